@@ -1,0 +1,69 @@
+/*
+ * upstream: questions to the lists' resolvers, with c-ares on a libuv loop.
+ *
+ * One upstream_pool per loop thread (c-ares channels are not thread safe).
+ * Inside a pool, one c-ares channel per distinct (server list, timeout):
+ * sources that share their resolvers share a channel. c-ares runs without a
+ * thread of its own: its sockets are watched with uv_poll, its timeouts with
+ * one uv_timer, and ares_timeout() is asked once per event, not per query.
+ *
+ * Each question goes out with its name's letters in random case (DNS 0x20)
+ * and the answer must echo that exact name, on top of c-ares' ID check.
+ * At most max_inflight questions are outstanding per channel; the rest wait
+ * in a FIFO queue (rbldnsd drops floods of 1,000 questions in flight).
+ */
+#ifndef RBLMUX_RESOLVER_UPSTREAM_H
+#define RBLMUX_RESOLVER_UPSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "zones/listans.h"
+
+struct upstream_pool;
+
+/*
+ * Called exactly once per upstream_query that returned 0: with the parsed
+ * answer (status LISTANS_TIMEOUT when no answer came in time, LISTANS_SERVFAIL
+ * for network errors and refused connections, LISTANS_BAD for garbage or a
+ * mismatched question) and the time from send to answer. ans is valid only
+ * during the call. Also called (with LISTANS_TIMEOUT) for every outstanding
+ * query when the pool is destroyed.
+ */
+typedef void (*upstream_cb)(void *arg, const struct listans *ans,
+			    uint64_t latency_us);
+
+/*
+ * Create a pool on loop. rcvbuf: SO_RCVBUF for c-ares' sockets (0: 4 MiB).
+ * Returns 0 with *out, or a negative errno.
+ */
+int upstream_pool_new(uv_loop_t *loop, unsigned max_inflight,
+		      struct upstream_pool **out);
+
+/*
+ * Ask (name, qtype) of the servers in servers_csv ("system" or NULL: the
+ * system resolvers from /etc/resolv.conf; else "127.0.0.1:5301,[::1]:53").
+ * timeout_ms bounds the whole question (c-ares tries twice within it).
+ * Returns 0 (cb will be called exactly once, never from inside this call),
+ * or a negative errno (cb will never be called).
+ */
+int upstream_query(struct upstream_pool *p, const char *servers_csv,
+		   uint32_t timeout_ms, const uint8_t *name, size_t name_len,
+		   uint16_t qtype, upstream_cb cb, void *arg);
+
+/*
+ * Close the pool: outstanding and queued questions are answered with
+ * LISTANS_TIMEOUT, handles are closed; the pool frees itself in the last
+ * close callback. The loop must run afterwards for that to happen.
+ */
+void upstream_pool_close(struct upstream_pool *p);
+
+/* Questions sent, answered, timed out, queued now, over the pool's life. */
+struct upstream_stats {
+	uint64_t sent, answered, timeouts, errors, bad;
+	unsigned inflight, queued;
+};
+void upstream_pool_stats(const struct upstream_pool *p, struct upstream_stats *out);
+
+#endif
