@@ -71,7 +71,9 @@ enum score_outcome score_source(const struct score_rules *rules,
  * [min(0, sum of negative weights), max(0, sum of positive weights)]. */
 void score_bounds(const struct score_rules *rules, int *lo, int *hi);
 
-enum score_on_incomplete { SCORE_PARTIAL = 0, SCORE_SERVFAIL = 1 };
+/* Named apart from the verdict SCORE_SERVFAIL (one enumerator name cannot
+ * belong to two enums in C). */
+enum score_on_incomplete { SCORE_INCOMPLETE_PARTIAL = 0, SCORE_INCOMPLETE_SERVFAIL = 1 };
 
 struct score_tally {
 	int threshold;
