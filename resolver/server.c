@@ -1,0 +1,385 @@
+#include "resolver/server.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "resolver/frontend.h"
+#include "resolver/log.h"
+#include "resolver/lookup.h"
+#include "resolver/probe.h"
+#include "resolver/query.h"
+
+/* An answer for a query waiting on another loop's lookup. */
+struct worker_msg {
+	struct worker_msg *next;
+	struct query *q;
+	unsigned slot;
+	struct lookup_result res;  /* only res.len bytes of res.val are copied */
+};
+
+struct runtime *server_runtime(struct server *srv)
+{
+	pthread_mutex_lock(&srv->rt_lock);
+	struct runtime *rt = srv->rt;
+	runtime_ref(rt);
+	pthread_mutex_unlock(&srv->rt_lock);
+	return rt;
+}
+
+void worker_post(struct worker *w, struct query *q, unsigned slot,
+		 const struct lookup_result *res)
+{
+	size_t size = offsetof(struct worker_msg, res.val) + res->len;
+	struct worker_msg *m = malloc(size);
+	if (!m) {
+		log_err("out of memory posting a lookup to loop %u", w->idx);
+		abort();
+	}
+	m->q = q;
+	m->slot = slot;
+	memcpy(&m->res, res, offsetof(struct lookup_result, val) + res->len);
+	pthread_mutex_lock(&w->inbox_lock);
+	if (w->inbox_closed) {
+		pthread_mutex_unlock(&w->inbox_lock);
+		free(m);
+		return;
+	}
+	m->next = w->inbox;
+	w->inbox = m;
+	uv_async_send(&w->async);
+	pthread_mutex_unlock(&w->inbox_lock);
+}
+
+static void worker_drain_inbox(struct worker *w)
+{
+	pthread_mutex_lock(&w->inbox_lock);
+	struct worker_msg *m = w->inbox, *fifo = NULL;
+	w->inbox = NULL;
+	pthread_mutex_unlock(&w->inbox_lock);
+	while (m) {
+		struct worker_msg *next = m->next;
+		m->next = fifo;
+		fifo = m;
+		m = next;
+	}
+	while (fifo) {
+		struct worker_msg *next = fifo->next;
+		query_slot_result(fifo->q, fifo->slot, &fifo->res);
+		free(fifo);
+		fifo = next;
+	}
+}
+
+static void worker_take_runtime(struct worker *w)
+{
+	struct runtime *rt = server_runtime(w->srv);
+	struct runtime *old = w->rt;
+	w->rt = rt;
+	runtime_unref(old);
+}
+
+static void worker_stop(struct worker *w);
+
+static void worker_async_cb(uv_async_t *a)
+{
+	struct worker *w = a->data;
+	if (atomic_exchange(&w->want_reload, 0))
+		worker_take_runtime(w);
+	worker_drain_inbox(w);
+	if (atomic_load(&w->want_stop) && !w->stopping)
+		worker_stop(w);
+}
+
+void server_broadcast_reload(struct server *srv)
+{
+	for (unsigned i = 0; i < srv->nworkers; i++) {
+		atomic_store(&srv->workers[i].want_reload, 1);
+		uv_async_send(&srv->workers[i].async);
+	}
+}
+
+/* ------------------------------------------------------------ probes */
+
+static void probe_timer_cb(uv_timer_t *t)
+{
+	struct worker *w = t->data;
+	probe_all(w);
+	uv_timer_set_repeat(t, w->rt->cfg->probe_interval_ms);
+}
+
+/* ------------------------------------------------------------ reload */
+
+static void reload_error(void *arg, const char *file, int line, const char *msg)
+{
+	if (line > 0)
+		log_err("%s:%d: %s", file, line, msg);
+	else
+		log_err("%s: %s", file, msg);
+}
+
+/* Off the loop: reading and parsing the file may block. */
+static void reload_work_cb(uv_work_t *req)
+{
+	struct server *srv = req->data;
+	srv->reload_cfg = NULL;
+	config_load(srv->config_path, reload_error, NULL, &srv->reload_cfg);
+}
+
+static bool same_listen(const struct config *a, const struct config *b)
+{
+	if (a->nlisten != b->nlisten)
+		return false;
+	for (size_t i = 0; i < a->nlisten; i++)
+		if (a->listen[i].len != b->listen[i].len ||
+		    memcmp(&a->listen[i].ss, &b->listen[i].ss, a->listen[i].len) != 0)
+			return false;
+	return true;
+}
+
+static void reload_after_cb(uv_work_t *req, int status)
+{
+	struct server *srv = req->data;
+	srv->reloading = false;
+	struct config *cfg = srv->reload_cfg;
+	srv->reload_cfg = NULL;
+	if (status < 0 || !cfg) {
+		log_err("reload of %s failed: keeping the running configuration",
+			srv->config_path);
+		config_free(cfg);
+		return;
+	}
+	struct runtime *old = server_runtime(srv);
+	if (!same_listen(old->cfg, cfg))
+		log_warn("reload: a change of `listen` takes effect at the next restart");
+	if (cfg->threads != old->cfg->threads)
+		log_warn("reload: a change of `threads` takes effect at the next restart");
+	uint64_t memory = cfg->memory_bytes;
+	struct runtime *rt;
+	int rc = runtime_new(cfg, srv->health, &rt);
+	if (rc < 0) {
+		log_err("reload of %s failed (%s): keeping the running configuration",
+			srv->config_path, strerror(-rc));
+		runtime_unref(old);
+		return;
+	}
+	cache_mem_set_limit(srv->cache, memory);
+	pthread_mutex_lock(&srv->rt_lock);
+	srv->rt = rt;
+	pthread_mutex_unlock(&srv->rt_lock);
+	runtime_unref(old);   /* the reference server_runtime gave */
+	runtime_unref(old);   /* the server's own */
+	server_broadcast_reload(srv);
+	log_notice("reloaded %s: %zu sources, threshold %d", srv->config_path,
+		   rt->cfg->nsources, rt->cfg->threshold);
+	/* New sources are probed now, not at the next interval. */
+	uv_timer_again(&srv->probe_timer);
+	probe_timer_cb(&srv->probe_timer);
+}
+
+static void signal_cb(uv_signal_t *s, int signum)
+{
+	struct server *srv = s->data;
+	if (signum == SIGHUP) {
+		if (srv->reloading)
+			return;
+		srv->reloading = true;
+		srv->reload_work.data = srv;
+		if (uv_queue_work(&srv->workers[0].loop, &srv->reload_work, reload_work_cb,
+				  reload_after_cb) < 0) {
+			srv->reloading = false;
+			log_err("reload: could not start");
+		}
+		return;
+	}
+	log_notice("signal %d: stopping", signum);
+	for (unsigned i = 0; i < srv->nworkers; i++) {
+		atomic_store(&srv->workers[i].want_stop, 1);
+		uv_async_send(&srv->workers[i].async);
+	}
+}
+
+/* -------------------------------------------------------------- workers */
+
+static void handle_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void worker_stop(struct worker *w)
+{
+	struct server *srv = w->srv;
+	w->stopping = true;
+	frontend_close(w);
+	if (w->up) {
+		upstream_pool_close(w->up);
+		w->up = NULL;
+	}
+	if (w->idx == 0) {
+		uv_close((uv_handle_t *)&srv->sig_hup, handle_closed);
+		uv_close((uv_handle_t *)&srv->sig_term, handle_closed);
+		uv_close((uv_handle_t *)&srv->sig_int, handle_closed);
+		uv_close((uv_handle_t *)&srv->probe_timer, handle_closed);
+	}
+	/* From here on, answers that other loops deliver are dropped by
+	 * worker_post: the async handle they would wake is closing. */
+	uv_close((uv_handle_t *)&w->deadline_timer, handle_closed);
+	pthread_mutex_lock(&w->inbox_lock);
+	w->inbox_closed = true;
+	pthread_mutex_unlock(&w->inbox_lock);
+	worker_drain_inbox(w);
+	uv_close((uv_handle_t *)&w->async, handle_closed);
+}
+
+static int worker_init(struct worker *w, struct server *srv, unsigned idx)
+{
+	int rc;
+	w->srv = srv;
+	w->idx = idx;
+	pthread_mutex_init(&w->inbox_lock, NULL);
+	if ((rc = uv_loop_init(&w->loop)) < 0)
+		return rc;
+	w->rt = server_runtime(srv);
+	const struct config *cfg = w->rt->cfg;
+	if ((rc = upstream_pool_new(&w->loop, cfg->max_inflight, &w->up)) < 0) {
+		log_err("cannot start the upstream resolver: %s", strerror(-rc));
+		return rc;
+	}
+	uv_async_init(&w->loop, &w->async, worker_async_cb);
+	w->async.data = w;
+	uv_timer_init(&w->loop, &w->deadline_timer);
+	w->deadline_timer.data = w;
+	return frontend_open(w, cfg);
+}
+
+static void worker_thread(void *arg)
+{
+	struct worker *w = arg;
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+static void worker_fini(struct worker *w)
+{
+	/* Let every close callback run before the loop goes. */
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&w->loop) == UV_EBUSY)
+		log_debug("loop %u closed with handles open", w->idx);
+	if (w->rt)
+		runtime_unref(w->rt);
+	pthread_mutex_destroy(&w->inbox_lock);
+}
+
+int server_drop_privileges(const char *user)
+{
+	if (!user || !user[0])
+		return 0;
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		log_err("user %s: no such user", user);
+		return -ENOENT;
+	}
+	if (setgroups(1, &pw->pw_gid) || setgid(pw->pw_gid) || setuid(pw->pw_uid)) {
+		int err = errno;
+		log_err("cannot become user %s: %s", user, strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+int server_run(const char *config_path, struct config *cfg_own)
+{
+	struct server srv;
+	int rc;
+	memset(&srv, 0, sizeof(srv));
+	srv.config_path = config_path;
+	pthread_mutex_init(&srv.rt_lock, NULL);
+	srv.health = health_table_new();
+	srv.inflight = inflight_new();
+	srv.cache = cache_mem_new(cfg_own->memory_bytes);
+	unsigned threads = cfg_own->threads;
+	if (!threads)
+		threads = uv_available_parallelism();
+	if (threads < 1)
+		threads = 1;
+	if (!srv.health || !srv.inflight || !srv.cache) {
+		log_err("out of memory (cache memory = %llu bytes)",
+			(unsigned long long)cfg_own->memory_bytes);
+		config_free(cfg_own);
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (cfg_own->redis[0])
+		log_warn("[cache] redis is set but the Redis tier is not built yet: "
+			 "using the in-process cache only");
+	if (cfg_own->metrics.len)
+		log_warn("[server] metrics is set but the metrics endpoint is not built yet");
+	if ((rc = runtime_new(cfg_own, srv.health, &srv.rt)) < 0) {
+		log_err("cannot start: %s", strerror(-rc));
+		goto fail;
+	}
+	srv.workers = calloc(threads, sizeof(*srv.workers));
+	if (!srv.workers) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	srv.nworkers = threads;
+	for (unsigned i = 0; i < threads; i++) {
+		if ((rc = worker_init(&srv.workers[i], &srv, i)) < 0) {
+			for (unsigned j = 0; j <= i; j++) {
+				worker_stop(&srv.workers[j]);
+				worker_fini(&srv.workers[j]);
+			}
+			free(srv.workers);
+			srv.workers = NULL;
+			goto fail;
+		}
+	}
+	if ((rc = server_drop_privileges(srv.rt->cfg->user)) < 0)
+		goto fail_workers;
+
+	struct worker *w0 = &srv.workers[0];
+	uv_signal_init(&w0->loop, &srv.sig_hup);
+	uv_signal_init(&w0->loop, &srv.sig_term);
+	uv_signal_init(&w0->loop, &srv.sig_int);
+	srv.sig_hup.data = srv.sig_term.data = srv.sig_int.data = &srv;
+	uv_signal_start(&srv.sig_hup, signal_cb, SIGHUP);
+	uv_signal_start(&srv.sig_term, signal_cb, SIGTERM);
+	uv_signal_start(&srv.sig_int, signal_cb, SIGINT);
+	uv_timer_init(&w0->loop, &srv.probe_timer);
+	srv.probe_timer.data = w0;
+	uv_timer_start(&srv.probe_timer, probe_timer_cb, 0, srv.rt->cfg->probe_interval_ms);
+
+	for (unsigned i = 1; i < threads; i++) {
+		if ((rc = uv_thread_create(&srv.workers[i].thread, worker_thread,
+					   &srv.workers[i])) < 0) {
+			log_err("cannot start loop thread %u: %s", i, uv_strerror(rc));
+			abort();
+		}
+	}
+	log_notice("rblmuxd %s ready: zone %s, %zu sources, %u loop%s", RBLMUX_VERSION,
+		   srv.rt->cfg->zone_text, srv.rt->cfg->nsources, threads,
+		   threads == 1 ? "" : "s");
+	worker_thread(w0);
+	for (unsigned i = 1; i < threads; i++)
+		uv_thread_join(&srv.workers[i].thread);
+	rc = 0;
+fail_workers:
+	if (rc < 0)
+		for (unsigned i = 0; i < srv.nworkers; i++)
+			worker_stop(&srv.workers[i]);
+	for (unsigned i = 0; i < srv.nworkers; i++)
+		worker_fini(&srv.workers[i]);
+	free(srv.workers);
+fail:
+	if (srv.rt)
+		runtime_unref(srv.rt);
+	if (srv.cache)
+		srv.cache->ops->destroy(srv.cache);
+	inflight_free(srv.inflight);
+	health_table_free(srv.health);
+	pthread_mutex_destroy(&srv.rt_lock);
+	return rc;
+}
