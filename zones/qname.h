@@ -92,7 +92,7 @@ int qname_classify(const uint8_t *name, size_t len, const struct qname_zone *zon
 /*
  * Write the DNSBL form of an address in front of suffix (wire form):
  * "4.3.2.1" + suffix for IPv4, 32 nibbles + suffix for IPv6 (RFC 5782 §2).
- * Returns the wire length or -ENOSPC.
+ * Returns the wire length or -ENOSPC (-EINVAL for an unknown family).
  */
 int qname_build_ip(const struct qname_addr *ip, const uint8_t *suffix,
 		   size_t suffix_len, uint8_t *out, size_t cap);
@@ -103,7 +103,8 @@ int qname_build_domain(const uint8_t *domain, size_t domain_len,
 		       size_t cap);
 
 /* True when name is a valid source name: one label of letters, digits and
- * '-', starting with a letter, and none of the view names. */
+ * '-', starting with a letter, and none of the view names. A single hex
+ * digit ("a".."f") is refused too: it reads as an IPv6 nibble. */
 bool qname_valid_source_name(const char *name);
 
 #endif

@@ -133,10 +133,11 @@ struct score_txt_item {
 
 /*
  * Format the combined TXT (SPEC §2): one line under 255 bytes, e.g.
- *   "listed score=7 threshold=5: spamcop 127.0.0.2 +3, zen 127.0.0.4 +4;
- *    failed: sorbs timeout; stale: barracuda"
+ *   "listed: score 7 >= 5; spamcop 127.0.0.2 +3, zen 127.0.0.4 +4;
+ *    failed: sorbs (timeout); stale: barracuda"
  * (one line; listed in the order given). When it would not fit, the last
- * items are replaced by "+N more". Returns the length (<= 254) and writes a NUL.
+ * items are replaced by "+N more". Returns the length (<= 254) and writes a NUL;
+ * -ENOSPC when cap cannot hold even the head and "+N more", -EINVAL for cap 0.
  */
 int score_format_txt(char *out, size_t cap, bool listed, int score, int threshold,
 		     const struct score_txt_item *items, size_t n);
