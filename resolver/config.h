@@ -8,8 +8,10 @@
  * only the first.
  *
  * Syntax: "[section]" or "[source NAME]"; "key = value"; comments start with
- * ';' or '#' at the start of a line or after whitespace; blank lines ignored;
- * lists are comma-separated; lines up to CONFIG_LINE_MAX bytes.
+ * ';' or '#' at the start of a line or after whitespace (so "a;b" is one
+ * value; there is no quoting); blank lines ignored; lists are
+ * comma-separated; lines up to CONFIG_LINE_MAX bytes, not counting the LF or
+ * CRLF that ends them.
  */
 #ifndef RBLMUX_RESOLVER_CONFIG_H
 #define RBLMUX_RESOLVER_CONFIG_H
@@ -145,9 +147,13 @@ int config_parse_duration_ms(const char *text, uint64_t *ms);
 int config_parse_size(const char *text, uint64_t *bytes);
 /* Parse "127.0.0.1:5353", "[::1]:5353" (port required). */
 int config_parse_addr_port(const char *text, struct config_addr *out);
-/* Parse "127.0.0.0/8", "::1/128", or a bare address (full-length prefix). */
+/* Parse "127.0.0.0/8", "::1/128", or a bare address (full-length prefix).
+ * Host bits are cleared; an IPv4-mapped network (::ffff:a.b.c.d/96+n) is
+ * stored as the IPv4 network a.b.c.d/n. */
 int config_parse_cidr(const char *text, struct config_cidr *out);
-/* True when addr (family AF_INET/AF_INET6, bytes in network order) is in c. */
+/* True when addr (family AF_INET/AF_INET6, bytes in network order) is in c.
+ * An IPv4-mapped IPv6 addr (how a dual-stack socket shows an IPv4 client) is
+ * matched as the IPv4 address. */
 bool config_cidr_match(const struct config_cidr *c, int family, const uint8_t *addr);
 
 #endif
