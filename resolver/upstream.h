@@ -35,8 +35,9 @@ typedef void (*upstream_cb)(void *arg, const struct listans *ans,
 			    uint64_t latency_us);
 
 /*
- * Create a pool on loop. rcvbuf: SO_RCVBUF for c-ares' sockets (0: 4 MiB).
- * Returns 0 with *out, or a negative errno.
+ * Create a pool on loop. max_inflight: questions outstanding per channel
+ * (1..65535; more is clamped: one query ID each). c-ares' sockets get a
+ * 4 MiB SO_RCVBUF. Returns 0 with *out, or a negative errno.
  */
 int upstream_pool_new(uv_loop_t *loop, unsigned max_inflight,
 		      struct upstream_pool **out);
@@ -46,7 +47,9 @@ int upstream_pool_new(uv_loop_t *loop, unsigned max_inflight,
  * system resolvers from /etc/resolv.conf; else "127.0.0.1:5301,[::1]:53").
  * timeout_ms bounds the whole question (c-ares tries twice within it).
  * Returns 0 (cb will be called exactly once, never from inside this call),
- * or a negative errno (cb will never be called).
+ * or a negative errno (cb will never be called): -EINVAL for a malformed
+ * name, a zero timeout or a server list c-ares refuses, -ESHUTDOWN once
+ * upstream_pool_close was called.
  */
 int upstream_query(struct upstream_pool *p, const char *servers_csv,
 		   uint32_t timeout_ms, const uint8_t *name, size_t name_len,
@@ -59,7 +62,11 @@ int upstream_query(struct upstream_pool *p, const char *servers_csv,
  */
 void upstream_pool_close(struct upstream_pool *p);
 
-/* Questions sent, answered, timed out, queued now, over the pool's life. */
+/* Questions sent, answered, timed out, queued now, over the pool's life.
+ * Each callback counts in one of answered (a server's answer, SERVFAIL
+ * included), timeouts, errors (no answer: refused connection, no socket)
+ * or bad. inflight counts questions c-ares still holds, those already
+ * answered "timeout" by the deadline included. */
 struct upstream_stats {
 	uint64_t sent, answered, timeouts, errors, bad;
 	unsigned inflight, queued;
