@@ -92,6 +92,7 @@ struct upstream_req {
 	struct ulink queue; /* ch->queue while REQ_QUEUED */
 	struct upstream_chan *ch;
 	upstream_cb cb;
+	upstream_raw_cb raw_cb; /* instead of cb: upstream_query_raw */
 	void *arg;
 	uint64_t deadline_ms; /* loop time */
 	uint64_t start_ns, sent_ns;
@@ -361,16 +362,29 @@ static void stats_count(struct upstream_stats *s, const struct listans *a,
 		s->answered++;
 }
 
-static void req_deliver(struct upstream_req *req, const struct listans *a,
-			bool from_packet)
+static void req_deliver_pkt(struct upstream_req *req, const struct listans *a,
+			    bool from_packet, const uint8_t *pkt, size_t len)
 {
 	struct upstream_pool *p = req->ch->pool;
 	uint64_t since = req->sent_ns ? req->sent_ns : req->start_ns;
 	uint64_t latency_us = (uv_hrtime() - since) / 1000;
 	upstream_cb cb = req->cb;
+	upstream_raw_cb raw_cb = req->raw_cb;
 	req->cb = NULL;
+	req->raw_cb = NULL;
 	stats_count(&p->stats, a, from_packet);
-	cb(req->arg, a, latency_us);
+	if (raw_cb)
+		raw_cb(req->arg, (enum listans_status)a->status,
+		       a->status == LISTANS_BAD ? NULL : pkt,
+		       a->status == LISTANS_BAD ? 0 : len, latency_us);
+	else
+		cb(req->arg, a, latency_us);
+}
+
+static void req_deliver(struct upstream_req *req, const struct listans *a,
+			bool from_packet)
+{
+	req_deliver_pkt(req, a, from_packet, NULL, 0);
 }
 
 /* Leave the deadline order; a timer with nothing left to guard must not keep
@@ -497,7 +511,7 @@ static void ares_answer_cb(void *arg, int status, int timeouts,
 	}
 	/* Queued questions go out before the caller may ask new ones. */
 	chan_pump(ch);
-	req_deliver(req, &a, from_packet);
+	req_deliver_pkt(req, &a, from_packet, abuf, from_packet ? (size_t)alen : 0);
 	free(req);
 }
 
@@ -769,16 +783,17 @@ fail:
 	return rc;
 }
 
-int upstream_query(struct upstream_pool *p, const char *servers_csv,
-		   uint32_t timeout_ms, const uint8_t *name, size_t name_len,
-		   uint16_t qtype, upstream_cb cb, void *arg)
+static int query_start(struct upstream_pool *p, const char *servers_csv,
+		       uint32_t timeout_ms, const uint8_t *name, size_t name_len,
+		       uint16_t qtype, upstream_cb cb, upstream_raw_cb raw_cb,
+		       void *arg)
 {
 	struct upstream_chan *ch;
 	struct upstream_req *req;
 	uint8_t rnd[UPSTREAM_CASE_RND + 2];
 	int rc;
 
-	if (!p || !cb || !name_valid(name, name_len) || timeout_ms == 0)
+	if (!p || !(cb || raw_cb) || !name_valid(name, name_len) || timeout_ms == 0)
 		return -EINVAL;
 	if (p->closing)
 		return -ESHUTDOWN;
@@ -812,6 +827,7 @@ int upstream_query(struct upstream_pool *p, const char *servers_csv,
 	}
 	req->ch = ch;
 	req->cb = cb;
+	req->raw_cb = raw_cb;
 	req->arg = arg;
 	req->qtype = qtype;
 	req->start_ns = uv_hrtime();
@@ -830,6 +846,22 @@ int upstream_query(struct upstream_pool *p, const char *servers_csv,
 fail:
 	free(req);
 	return rc;
+}
+
+int upstream_query(struct upstream_pool *p, const char *servers_csv,
+		   uint32_t timeout_ms, const uint8_t *name, size_t name_len,
+		   uint16_t qtype, upstream_cb cb, void *arg)
+{
+	return query_start(p, servers_csv, timeout_ms, name, name_len, qtype, cb,
+			   NULL, arg);
+}
+
+int upstream_query_raw(struct upstream_pool *p, const char *servers_csv,
+		       uint32_t timeout_ms, const uint8_t *name, size_t name_len,
+		       uint16_t qtype, upstream_raw_cb cb, void *arg)
+{
+	return query_start(p, servers_csv, timeout_ms, name, name_len, qtype, NULL,
+			   cb, arg);
 }
 
 void upstream_pool_close(struct upstream_pool *p)

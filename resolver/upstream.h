@@ -56,6 +56,20 @@ int upstream_query(struct upstream_pool *p, const char *servers_csv,
 		   uint16_t qtype, upstream_cb cb, void *arg);
 
 /*
+ * The same question for callers that read other record types (SPF: MX, PTR,
+ * AAAA): cb gets the status listans_parse gave (NXDOMAIN; NODATA or RECORDS
+ * for NOERROR — for types other than A and TXT read the records from the
+ * packet; SERVFAIL, TIMEOUT, BAD) and, when a packet came that answers the
+ * exact question sent (0x20 checked), that packet; otherwise pkt is NULL.
+ * Same rules as upstream_query.
+ */
+typedef void (*upstream_raw_cb)(void *arg, enum listans_status status,
+				const uint8_t *pkt, size_t len, uint64_t latency_us);
+int upstream_query_raw(struct upstream_pool *p, const char *servers_csv,
+		       uint32_t timeout_ms, const uint8_t *name, size_t name_len,
+		       uint16_t qtype, upstream_raw_cb cb, void *arg);
+
+/*
  * Close the pool: outstanding and queued questions are answered with
  * LISTANS_TIMEOUT, handles are closed; the pool frees itself in the last
  * close callback. The loop must run afterwards for that to happen.
