@@ -581,15 +581,17 @@ static bool reg_label_is_network(const struct parsed *p)
 	return digits > 0;
 }
 
-/* The first label has two or more numbers and ends in one, like
- * "fl-edel-u2-c3c-233" or "wiley-170-10231" (S25R's first rule, roughly). */
-static bool label0_digit_mix(const struct parsed *p)
+/* The first label carries a number of two digits or more, like
+ * "fl-edel-u2-c3c-233" or "cm114": a numbered host, a weak sign of a pool
+ * (S25R's first rule, roughly). */
+static bool label0_numbered(const struct parsed *p)
 {
-	size_t end = (size_t)p->label[0].off + p->label[0].len, n = 0;
+	size_t end = (size_t)p->label[0].off + p->label[0].len;
 
 	for (size_t i = 0; i < p->nruns && p->run[i].off < end; i++)
-		n++;
-	return n >= 2 && is_digit(p->s[end - 1]);
+		if (p->run[i].len >= 2)
+			return true;
+	return false;
 }
 
 /* Longest digit run in the first label. */
@@ -683,10 +685,10 @@ int ptrclass_classify(const char *name, int family, const uint8_t *addr,
 				  out->addr_form <= PTRCLASS_ADDR_PART3);
 		if (!explained && label0_longest_run(&p) >= 5)
 			out->signals |= PTRSIG_LONGNUM;
-		if (!explained && label0_digit_mix(&p))
-			out->signals |= PTRSIG_DIGITMIX;
+		if (!explained && label0_numbered(&p))
+			out->signals |= PTRSIG_NUMBERED;
 		/* Both describe the same label: count it once. */
-		if (out->signals & (PTRSIG_LONGNUM | PTRSIG_DIGITMIX))
+		if (out->signals & (PTRSIG_LONGNUM | PTRSIG_NUMBERED))
 			pts += PTS_NUMBERED;
 	}
 
@@ -752,7 +754,7 @@ int ptrclass_classify(const char *name, int family, const uint8_t *addr,
 
 	bool generic = out->signals & (PTRSIG_ADDR | PTRSIG_ADDR_PART | PTRSIG_ADDR_LIKE |
 				       PTRSIG_HEX_LIKE | PTRSIG_MAC | PTRSIG_LONGNUM |
-				       PTRSIG_DIGITMIX);
+				       PTRSIG_NUMBERED);
 	/* A server number is enough to make a hosting name generic ("www62"). */
 	bool numbered = generic || (has_host && label0_longest_run(&p) >= 2);
 	bool embeds = (out->signals & PTRSIG_ADDR) || out->addr_form == PTRCLASS_ADDR_PART3;
@@ -869,7 +871,7 @@ int ptrclass_explain(const struct ptrclass_result *res, const char *name,
 		sb_reason(&r, "hex number", NULL, NULL);
 	if (res->signals & PTRSIG_LONGNUM)
 		sb_reason(&r, "long number", NULL, NULL);
-	if (res->signals & PTRSIG_DIGITMIX)
+	if (res->signals & PTRSIG_NUMBERED)
 		sb_reason(&r, "numbered label", NULL, NULL);
 	if (res->keyword[0])
 		sb_reason(&r, "keyword", res->keyword, NULL);

@@ -73,7 +73,7 @@ enum ptrclass_addr_form {
 #define PTRSIG_HEX_LIKE    (1u << 3)   /* an 8-digit hex blob (address unknown) */
 #define PTRSIG_MAC         (1u << 4)   /* a MAC address (a CPE's) */
 #define PTRSIG_LONGNUM     (1u << 5)   /* a run of 5+ digits in the host label */
-#define PTRSIG_DIGITMIX    (1u << 12)  /* host label: 2+ numbers, ends in one */
+#define PTRSIG_NUMBERED    (1u << 12)  /* host label carries a 2+ digit number */
 #define PTRSIG_KW_STRONG   (1u << 6)   /* dyn, dynamic, dhcp, dial, ppp, pool, ... */
 #define PTRSIG_KW_ACCESS   (1u << 7)   /* dsl, cable, cpe, cust, res, mobile, ... */
 #define PTRSIG_STATIC      (1u << 8)   /* static/business/server marker */

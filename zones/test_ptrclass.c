@@ -276,9 +276,18 @@ static void test_levels(void **state)
 	assert_int_equal(classify(n, ip, PTRCLASS_MODERATE).cls, PTRCLASS_DYNAMIC);
 	assert_int_equal(classify(n, ip, PTRCLASS_AGGRESSIVE).cls, PTRCLASS_DYNAMIC);
 	/* One access keyword and nothing else: aggressive only. */
-	n = "ablz112.neoplus.adsl.tpnet.pl";
+	n = "cable-a.example.net";
 	assert_int_equal(classify(n, "-", PTRCLASS_MODERATE).cls, PTRCLASS_UNKNOWN);
 	assert_int_equal(classify(n, "-", PTRCLASS_AGGRESSIVE).cls, PTRCLASS_DYNAMIC);
+	/* With a numbered host label: moderate too, still not conservative. */
+	n = "ablz112.neoplus.adsl.tpnet.pl";
+	assert_int_equal(classify(n, "-", PTRCLASS_CONSERVATIVE).cls, PTRCLASS_UNKNOWN);
+	assert_int_equal(classify(n, "-", PTRCLASS_MODERATE).cls, PTRCLASS_DYNAMIC);
+	assert_true(classify(n, "-", PTRCLASS_MODERATE).signals & PTRSIG_NUMBERED);
+	/* A numbered host and nothing else is never enough. */
+	n = "mga14.intel.com";
+	assert_int_equal(classify(n, "192.55.52.88", PTRCLASS_AGGRESSIVE).cls, PTRCLASS_UNKNOWN);
+	assert_int_equal(classify(n, "192.55.52.88", PTRCLASS_AGGRESSIVE).flags, 0);
 	/* Scores do not depend on the level except for the last octet. */
 	assert_int_equal(classify("c221106.ppp.asahi-net.or.jp", "-", PTRCLASS_CONSERVATIVE).score,
 			 classify("c221106.ppp.asahi-net.or.jp", "-", PTRCLASS_AGGRESSIVE).score);
