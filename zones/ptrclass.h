@@ -70,8 +70,9 @@ enum ptrclass_addr_form {
 #define PTRSIG_ADDR        (1u << 0)   /* full address embedded (any form) */
 #define PTRSIG_ADDR_PART   (1u << 1)   /* part of the address embedded */
 #define PTRSIG_ADDR_LIKE   (1u << 2)   /* address-like numbers */
-#define PTRSIG_HEX_LIKE    (1u << 3)   /* an 8-digit hex blob (address unknown) */
+#define PTRSIG_HEX_LIKE    (1u << 3)   /* an 8-digit hex blob that is not the address */
 #define PTRSIG_MAC         (1u << 4)   /* a MAC address (a CPE's) */
+/* LONGNUM and NUMBERED only when the address does not explain the digits. */
 #define PTRSIG_LONGNUM     (1u << 5)   /* a run of 5+ digits in the host label */
 #define PTRSIG_NUMBERED    (1u << 12)  /* host label carries a 2+ digit number */
 #define PTRSIG_KW_STRONG   (1u << 6)   /* dyn, dynamic, dhcp, dial, ppp, pool, ... */
@@ -84,7 +85,8 @@ enum ptrclass_addr_form {
 struct ptrclass_result {
 	enum ptrclass_class cls;
 	int flags;                  /* PTRCLASS_F_* */
-	int score;                  /* dynamic evidence, in points */
+	int score;                  /* dynamic evidence, in points (the last-octet
+				     * point is not given at conservative) */
 	unsigned signals;           /* PTRSIG_* */
 	enum ptrclass_addr_form addr_form;
 	char keyword[16];           /* first access keyword found, "" if none */
