@@ -6,6 +6,7 @@ files in temporary directories, waits (bounded) until each answers, and stops
 each by its PID. Every wait is bounded; nothing outside loopback is used.
 """
 
+import ipaddress
 import json
 import os
 import pwd
@@ -212,7 +213,6 @@ def _fqdn(name):
 # -- rbldnsd ---------------------------------------------------------------
 
 def _is_ip(key):
-    import ipaddress
     try:
         return ipaddress.ip_address(key).version
     except ValueError:
@@ -530,3 +530,65 @@ class Stack:
                     what.stop()
                 except Exception:
                     pass
+
+
+# -- health ------------------------------------------------------------------
+
+def health(stack, timeout=2.0):
+    """{source name: the rest of its health string} from health.<apex> TXT."""
+    r = stack.q("health", "TXT", timeout=timeout)
+    out = {}
+    for rr in dnsclient.txt_strings(r):
+        for s in rr:
+            name, _, rest = s.partition(" ")
+            out[name] = rest
+    return out
+
+
+def health_state(stack, name):
+    """The state word (first word after the name) of one source, or None."""
+    try:
+        rest = health(stack).get(name)
+    except (dns.exception.Timeout, OSError):
+        return None
+    return rest.split()[0] if rest else None
+
+
+def wait_health(stack, name, state, timeout=15.0):
+    return wait_until(lambda: health_state(stack, name) == state, timeout, interval=0.2)
+
+
+def wait_all_ok(stack, timeout=10.0):
+    """Wait until every enabled source reports ok (the first probes are done)."""
+    names = [s["name"] for s in stack.sources
+             if s["options"].get("enabled", True) not in (False, "no")]
+
+    def all_ok():
+        try:
+            h = health(stack)
+        except (dns.exception.Timeout, OSError):
+            return False
+        return all((h.get(n) or "").split()[:1] == ["ok"] for n in names)
+    return wait_until(all_ok, timeout, interval=0.2)
+
+
+# -- the lists most tests use --------------------------------------------------
+
+def standard_sources():
+    """Five well-behaved lists on rbldnsd. Scores with threshold 5:
+    192.0.2.1 = 8, .2 = 6, .6 = 5 (listed); .4 = 3, .5 = 1, .3 = 0,
+    198.51.100.7 = -5, 203.0.113.5 = -2, 2001:db8::1 = 6; spam.example rhs = 5."""
+    def e(who, ip, code="127.0.0.2"):
+        return {"a": [code], "txt": f"{who} lists {ip}"}
+    return [
+        source("alpha", 3, {ip: e("alpha", ip) for ip in
+                            ("192.0.2.1", "192.0.2.2", "192.0.2.4", "203.0.113.5", "2001:db8::1")}),
+        source("beta", 3, {ip: e("beta", ip) for ip in
+                           ("192.0.2.1", "192.0.2.2", "192.0.2.6", "2001:db8::1")}),
+        source("gamma", 2, {"192.0.2.1": e("gamma", "192.0.2.1", "127.0.0.3"),
+                            "192.0.2.5": e("gamma", "192.0.2.5", "127.0.0.4"),
+                            "192.0.2.6": e("gamma", "192.0.2.6", "127.0.0.3")},
+               codes="127.0.0.3=2, 127.0.0.[4..7]=1"),
+        source("white", -5, {ip: e("white", ip) for ip in ("198.51.100.7", "203.0.113.5")}),
+        source("dbl", 5, {"spam.example": e("dbl", "spam.example")}, type="domain"),
+    ]
