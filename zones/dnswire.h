@@ -22,6 +22,9 @@
  * "tier=mem age=12 lat_us=0". Used by `rblmux check`; dig can ask with
  * +ednsopt=65301. */
 #define DNSWIRE_EDNS_OPT_DIAG 65301
+/* Longest diagnostic text sent back; dnswire_write_response reserves room for
+ * it under the client's size, so longer text is cut to this many bytes. */
+#define DNSWIRE_DIAG_MAX 64
 
 enum dns_type {
 	DNS_T_A = 1,
@@ -46,6 +49,9 @@ enum dns_rcode {
 	DNS_R_NOTIMP = 4,
 	DNS_R_REFUSED = 5,
 };
+/* Extended rcode (RFC 6891 §9): the low 4 bits go in the header, the upper 8
+ * in the OPT record's TTL field; see dnswire_write_badvers. */
+#define DNS_R_BADVERS 16
 
 enum { DNS_OP_QUERY = 0 };
 
@@ -75,7 +81,8 @@ struct dnswire_query {
 	bool has_edns;
 	uint8_t edns_version;
 	bool edns_do;
-	uint16_t edns_udp_size;    /* as the client sent it (0 without EDNS) */
+	uint16_t edns_udp_size;    /* as the client sent it, raised to 512 when
+				    * smaller (RFC 6891 §6.2.5); 0 without EDNS */
 	bool want_diag;            /* client sent DNSWIRE_EDNS_OPT_DIAG */
 	bool bad_edns;             /* malformed or duplicate OPT: answer FORMERR */
 };
@@ -90,6 +97,12 @@ struct dnswire_query {
  * A query with qdcount != 1 is -EBADMSG. The question is valid on success,
  * and also on -EBADMSG when q->qname_len != 0 (e.g. a bad OPT record after a
  * good question), so the FORMERR can echo it.
+ * The question name must be uncompressed: it is the first name in the packet,
+ * so a pointer could only point into the header; any pointer there is
+ * -EBADMSG. Answer and authority records a client sends are skipped (checked);
+ * an OPT record there, a second OPT, an OPT whose owner is not the root or
+ * whose options overrun its rdata set bad_edns and give -EBADMSG. Bytes after
+ * the last record are ignored.
  */
 int dnswire_parse_query(const uint8_t *pkt, size_t len, struct dnswire_query *q);
 
@@ -100,13 +113,16 @@ void dnswire_name_lower(uint8_t *name, size_t len);
  * Convert a wire-form name to presentation form ("a.b.c", no trailing dot;
  * "." for the root). Bytes outside [-0-9A-Za-z_] and dots inside labels are
  * escaped as \DDD or \. as in RFC 1035 master files.
- * Returns the length written (excluding NUL) or -ENOSPC.
+ * Returns the length written (excluding NUL), -ENOSPC, or -EINVAL when name
+ * is not a well-formed wire name of exactly len bytes.
  */
 int dnswire_name_to_text(const uint8_t *name, size_t len, char *out, size_t cap);
 
 /*
  * Convert presentation form ("a.b.c" or "a.b.c.", "\." escapes a dot,
- * "\DDD" a byte) to wire form. Returns the wire length or -EINVAL.
+ * "\DDD" a byte) to wire form. Returns the wire length, -EINVAL (empty
+ * text, empty label, label > 63 or name > 255 bytes, bad escape) or -ENOSPC
+ * (cap too small).
  */
 int dnswire_name_from_text(const char *text, uint8_t *out, size_t cap);
 
@@ -133,7 +149,8 @@ enum dnswire_section { DNSWIRE_QD = 0, DNSWIRE_AN = 1, DNSWIRE_NS = 2, DNSWIRE_A
  * aa is true), the rcode, and echoes the question (case preserved) when
  * q->qname_len != 0. limit is the size the client can receive (512, the
  * client's EDNS size, or 65535 over TCP), clamped to cap; when the client
- * used EDNS, room for the OPT record is reserved under limit.
+ * used EDNS, room for the OPT record is reserved under limit (11 bytes,
+ * plus 4 + DNSWIRE_DIAG_MAX when the client asked for diagnostics).
  * Returns 0 or -ENOSPC (cap too small for header and question).
  */
 int dnswire_write_response(struct dnswire_writer *w, uint8_t *buf, size_t cap,
@@ -147,14 +164,19 @@ int dnswire_write_response(struct dnswire_writer *w, uint8_t *buf, size_t cap,
  * AN, then NS, then AR.
  * Returns 0; -EMSGSIZE when the record would pass the soft limit (the writer
  * sets truncated, writes nothing; the caller sets TC for UDP or stops);
- * -ENOSPC when it would pass cap.
+ * -ENOSPC when it would pass cap; -EINVAL for a bad owner_off, a section out
+ * of order or rdata over 65535 bytes.
+ * Once truncated is set, every further record gets -EMSGSIZE (no partial
+ * RRsets after a gap); only the OPT record still goes in. An additional-section
+ * record that does not fit is dropped without setting truncated (RFC 2181 §9).
  */
 int dnswire_write_a(struct dnswire_writer *w, enum dnswire_section sec,
 		    uint16_t owner_off, uint32_t ttl, const uint8_t addr[4]);
 /* TXT rdata from a byte string of any length: split into <=255-byte strings. */
 int dnswire_write_txt(struct dnswire_writer *w, enum dnswire_section sec,
 		      uint16_t owner_off, uint32_t ttl, const char *txt, size_t len);
-/* TXT rdata with several character-strings (each <= 255 bytes, checked). */
+/* TXT rdata with several character-strings (each <= 255 bytes, checked;
+ * n >= 1). */
 int dnswire_write_txt_multi(struct dnswire_writer *w, enum dnswire_section sec,
 			    uint16_t owner_off, uint32_t ttl,
 			    const char *const *strs, const size_t *lens, size_t n);
@@ -178,10 +200,22 @@ int dnswire_write_rdata(struct dnswire_writer *w, enum dnswire_section sec,
  * Append the OPT record (when the query had EDNS) and, when diag_txt is not
  * NULL and q->want_diag, the DNSWIRE_EDNS_OPT_DIAG option with that text.
  * Uses the space reserved by dnswire_write_response. Advertises our UDP size
- * udp_size. Returns 0 or -ENOSPC.
+ * udp_size, EDNS version 0, and echoes the DO bit (RFC 3225). Diagnostic text
+ * is cut to DNSWIRE_DIAG_MAX bytes. Does nothing without EDNS.
+ * Returns 0 or -ENOSPC.
  */
 int dnswire_write_opt(struct dnswire_writer *w, const struct dnswire_query *q,
 		      uint16_t udp_size, const char *diag_txt);
+
+/*
+ * Answer a query whose EDNS version we don't speak (q->edns_version > 0,
+ * RFC 6891 §6.1.3): sets the header rcode to BADVERS' low 4 bits (0) and
+ * writes the OPT record carrying its upper 8 bits, with version 0. Call it
+ * instead of dnswire_write_opt, on a response started with no records.
+ * Returns 0 or -ENOSPC.
+ */
+int dnswire_write_badvers(struct dnswire_writer *w, const struct dnswire_query *q,
+			  uint16_t udp_size);
 
 /*
  * Finish: write the counts and flags into the header, set TC when truncated.
@@ -197,7 +231,7 @@ void dnswire_set_rcode(struct dnswire_writer *w, enum dns_rcode rcode);
 /*
  * Build a recursive query (RD set, id 0: c-ares assigns the id) for name
  * (wire form) and qtype, with an EDNS0 OPT advertising udp_size (0: no EDNS).
- * Returns the length or -ENOSPC.
+ * Returns the length, -ENOSPC, or -EINVAL when name is not well-formed.
  */
 int dnswire_build_query(uint8_t *buf, size_t cap, const uint8_t *name,
 			size_t name_len, uint16_t qtype, uint16_t udp_size);
@@ -239,20 +273,26 @@ struct dnswire_reader {
 };
 
 /*
- * Start reading a message: the header and the question section.
+ * Start reading a message: the header and the question section (every
+ * question is checked; the first is copied to r->qname).
  * Returns 0 or -EBADMSG.
  */
 int dnswire_reader_init(struct dnswire_reader *r, const uint8_t *pkt, size_t len);
 
 /* Next record, in section order. Returns 1 with *rr filled, 0 at the end,
- * -EBADMSG on a malformed record. */
+ * -EBADMSG on a malformed record (and on every call after it). The owner name
+ * is checked, following pointers. */
 int dnswire_reader_next(struct dnswire_reader *r, struct dnswire_rr *rr);
 
 /*
  * Read a possibly compressed name at off in pkt into out (wire form,
- * uncompressed). Follows at most 64 pointers and only backwards.
- * Returns the wire length written, -EBADMSG on a malformed name.
- * *next_off (may be NULL) is set to the offset just after the name at off.
+ * uncompressed). Follows at most 64 pointers and only backwards: each pointer
+ * must point before the start of the part of the name it continues, so loops
+ * are impossible. Labels of type 0x40 and 0x80 are refused.
+ * Returns the wire length written, -EBADMSG on a malformed name, -ENOSPC when
+ * cap is too small for a valid name. out may be NULL to only check the name
+ * and measure it. *next_off (may be NULL) is set to the offset just after the
+ * name at off.
  */
 int dnswire_read_name(const uint8_t *pkt, size_t len, size_t off, uint8_t *out,
 		      size_t cap, size_t *next_off);
