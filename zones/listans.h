@@ -48,18 +48,29 @@ struct listans {
  * treat it like a failure. CNAME chains inside the answer are followed (at most
  * 8 links) when collecting A or TXT records. Records of the wrong class or
  * owner are ignored. TC set: LISTANS_BAD (c-ares retries over TCP itself).
+ * Any malformed record anywhere in the message (A rdata not 4 bytes, TXT
+ * strings overrunning their rdata, a bad SOA in the authority section, a CNAME
+ * chain longer than 8 links or looping) also gives LISTANS_BAD. An extended
+ * rcode (from the OPT record) other than NOERROR gives LISTANS_SERVFAIL, and
+ * out->rcode holds the full rcode (capped at 255). TTLs with the top bit set
+ * count as 0 (RFC 2181 §8). For A questions the first LISTANS_MAX_A records
+ * are kept; for TXT questions each record's rdata is kept in txt[].
  */
 int listans_parse(const uint8_t *pkt, size_t len, const uint8_t *qname,
 		  size_t qname_len, uint16_t qtype, struct listans *out);
 
 /*
  * Encode an answer for the cache: a few bytes for NXDOMAIN, 1 + 4n for A
- * records. TTL and expiry are not encoded (the cache keeps them).
- * Returns the length or -ENOSPC.
+ * records (+ the TXT bytes). TTL and expiry are not encoded (the cache keeps
+ * them). Returns the length, -ENOSPC, or -EINVAL for a struct that cannot be
+ * encoded (status out of range, RECORDS with a non-zero rcode, n_a or txt_len
+ * too large, txt not [u16 rdlen][valid TXT rdata] ...).
  */
 int listans_encode(const struct listans *a, uint8_t *buf, size_t cap);
 
-/* Decode what listans_encode wrote. Returns 0 or -EBADMSG. */
+/* Decode what listans_encode wrote, checking every byte (the input may come
+ * from Redis). ttl is 0 and has_ttl false. Returns 0, or -EBADMSG with
+ * out->status LISTANS_BAD. */
 int listans_decode(const uint8_t *buf, size_t len, struct listans *out);
 
 /* A short word for a status, for logs and TXT ("timeout", "servfail", ...). */
