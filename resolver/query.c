@@ -19,7 +19,7 @@
 #define SOA_REFRESH 3600
 #define SOA_RETRY 600
 #define SOA_EXPIRE 86400
-#define DIAG_MAX 200
+#define DIAG_MAX DNSWIRE_DIAG_MAX
 
 static const uint8_t localhost_wire[] = "\x09localhost";
 #define LOCALHOST_LEN (sizeof(localhost_wire)) /* with the root byte */

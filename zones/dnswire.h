@@ -24,7 +24,7 @@
 #define DNSWIRE_EDNS_OPT_DIAG 65301
 /* Longest diagnostic text sent back; dnswire_write_response reserves room for
  * it under the client's size, so longer text is cut to this many bytes. */
-#define DNSWIRE_DIAG_MAX 64
+#define DNSWIRE_DIAG_MAX 240
 
 enum dns_type {
 	DNS_T_A = 1,

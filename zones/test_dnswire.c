@@ -1127,19 +1127,22 @@ static void test_write_opt_diag(void **state)
 	struct dnswire_writer w;
 	struct dnswire_reader r;
 	struct dnswire_rr rr;
-	char longtxt[100];
+	char longtxt[DNSWIRE_DIAG_MAX + 36];
 	(void)state;
 
 	memset(longtxt, 'd', sizeof longtxt - 1);
 	longtxt[sizeof longtxt - 1] = 0;
 	parse_ok(&q, "foo", DNS_T_A, 512, true);
 	assert_int_equal(dnswire_write_response(&w, out, sizeof out, 512, &q, 0, true), 0);
-	assert_int_equal(w.opt_reserve, 11 + 4 + 64);
-	/* fill up to the reserve with TXT: 512 - 79 - 21 - 12 = 400 rdata bytes */
-	char txt[398];
+	assert_int_equal(w.opt_reserve, 11 + 4 + DNSWIRE_DIAG_MAX);
+	/* fill up to the reserve with TXT: what is left under 512 after the
+	 * header and question, the reserve and the record's fixed 12 bytes */
+	size_t rdata = 512 - w.opt_reserve - w.len - 12;
+	size_t txt_len = rdata - (rdata > 256 ? 2 : 1);
+	char txt[512];
 	memset(txt, 't', sizeof txt);
-	assert_int_equal(dnswire_write_txt(&w, DNSWIRE_AN, DNSWIRE_QNAME_OFF, 60, txt, 398), 0);
-	assert_int_equal(w.len, 512 - 79);
+	assert_int_equal(dnswire_write_txt(&w, DNSWIRE_AN, DNSWIRE_QNAME_OFF, 60, txt, txt_len), 0);
+	assert_int_equal(w.len, 512 - w.opt_reserve);
 	assert_int_equal(dnswire_write_opt(&w, &q, 1232, longtxt), 0);
 	size_t n = dnswire_finish(&w);
 	assert_int_equal(n, 512);
@@ -1147,10 +1150,10 @@ static void test_write_opt_diag(void **state)
 	assert_int_equal(dnswire_reader_next(&r, &rr), 1);
 	assert_int_equal(dnswire_reader_next(&r, &rr), 1);
 	assert_int_equal(rr.type, DNS_T_OPT);
-	assert_int_equal(rr.rdlen, 4 + 64);
+	assert_int_equal(rr.rdlen, 4 + DNSWIRE_DIAG_MAX);
 	assert_int_equal(rd16(rr.rdata), DNSWIRE_EDNS_OPT_DIAG);
-	assert_int_equal(rd16(rr.rdata + 2), 64);
-	assert_int_equal(rr.rdata[4 + 63], 'd');
+	assert_int_equal(rd16(rr.rdata + 2), DNSWIRE_DIAG_MAX);
+	assert_int_equal(rr.rdata[4 + DNSWIRE_DIAG_MAX - 1], 'd');
 
 	/* short text, DO echoed */
 	struct pkt p;
