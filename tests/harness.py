@@ -27,6 +27,8 @@ import dnsclient
 REPO = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
 PYTHON = "/usr/bin/python3"
+# /usr/sbin is not on a Debian user's PATH.
+RBLDNSD = shutil.which("rbldnsd") or "/usr/sbin/rbldnsd"
 APEX = "rblmux.internal"
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
@@ -255,7 +257,7 @@ class Rbldnsd:
         last_log = ""
         for _ in range(3):
             self.port = free_port(("127.0.0.1",))
-            self.proc = Proc("rbldnsd", ["rbldnsd", "-n", "-b", f"127.0.0.1/{self.port}",
+            self.proc = Proc("rbldnsd", [RBLDNSD, "-n", "-b", f"127.0.0.1/{self.port}",
                                          "-w", self.dir, *user, "-t", "300", *zonespecs],
                              self.dir)
             if wait_until(self._ready, START_TIMEOUT):

@@ -44,7 +44,7 @@ class Demo:
 
     def _start(self, workdir, zones, user):
         self.list_port = harness.free_port(("127.0.0.1",))
-        self.rbldnsd = harness.Proc("rbldnsd", ["rbldnsd", "-n", "-b",
+        self.rbldnsd = harness.Proc("rbldnsd", [harness.RBLDNSD, "-n", "-b",
                                                 f"127.0.0.1/{self.list_port}", "-w", self.data,
                                                 *user, *zones], self.data)
         if not harness.wait_until(self._lists_ready, harness.START_TIMEOUT):

@@ -19,6 +19,8 @@ DEMO=$ROOT/tools/demo
 LIST_PORT=5301
 DNS_PORT=5353
 APEX=rblmux.internal
+# /usr/sbin is not on a Debian user's PATH.
+RBLDNSD=$(command -v rbldnsd || echo /usr/sbin/rbldnsd)
 
 pid_alive() {
 	local f=$STATE/$1.pid
@@ -87,7 +89,7 @@ start() {
 	local zones
 	mapfile -t zones < <(grep -v '^#' "$DEMO/zones" | grep .)
 
-	setsid rbldnsd -n -b "127.0.0.1/$LIST_PORT" -w "$STATE/data" "${user[@]}" \
+	setsid "$RBLDNSD" -n -b "127.0.0.1/$LIST_PORT" -w "$STATE/data" "${user[@]}" \
 		"${zones[@]}" </dev/null >"$STATE/rbldnsd.log" 2>&1 &
 	echo $! >"$STATE/rbldnsd.pid"
 	wait_answer a.demo.invalid SOA "$LIST_PORT" rbldnsd || { stop; exit 1; }
