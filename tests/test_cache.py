@@ -171,3 +171,18 @@ def test_questions_go_upstream_in_mixed_case(stack):
         f"{100 + i}.2.0.192." for i in range(1, 9)))]
     assert len(sent) >= 8
     assert any(n != n.lower() for n in sent), sent
+
+
+def test_no_stale_answer_beyond_stale_ttl(stack):
+    ip = "192.0.2.82"
+    s = stack([si("flaky", 5, {ip: {}}, ttl=1, neg_ttl=1, timeout="1s"),
+               source("other", 1, {ip: {}}, ttl=1, neg_ttl=1)],
+              cache={"min_ttl": "1s", "max_ttl": "1s", "error_ttl": "1s", "stale_ttl": "1s"})
+    harness.wait_all_ok(s)
+    assert dc.a_set(s.qip(ip)) == {"127.0.0.2"}
+    time.sleep(3.5)   # past the TTL and the stale window (no timing is asserted)
+    s.standin.set("flaky.bl.invalid", mode="servfail")
+    # Without the stale entry only other's 1 counts: below the threshold.
+    r = s.qip(ip, timeout=5)
+    assert r.rcode() == dns.rcode.NXDOMAIN, r.to_text()
+    assert dc.a_set(s.qip(ip, view="score", timeout=5)) == {"127.0.1.1"}

@@ -225,3 +225,10 @@ def test_ipv6_listener_and_client(tstack):
     assert dc.a_set(r) == {"127.0.0.2"}
     r = dc.query(tstack.ip("192.0.2.3"), "A", port=tstack.port, host="::1")
     assert r.rcode() == dns.rcode.NXDOMAIN
+
+
+def test_ipv6_client_outside_allow_is_refused(stack):
+    s = stack([source("alpha", 5, {"192.0.2.1": {}})], server={"allow": "127.0.0.0/8"})
+    r = dc.query(s.ip("192.0.2.1"), "A", port=s.port, host="::1")
+    assert r.rcode() == dns.rcode.REFUSED and not r.answer
+    assert dc.a_set(s.qip("192.0.2.1")) == {"127.0.0.2"}
