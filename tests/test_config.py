@@ -3,6 +3,8 @@
 import re
 import signal
 import subprocess
+import threading
+import time
 
 import dns.rcode
 import pytest
@@ -200,6 +202,37 @@ def test_reload_adds_a_source(stack):
     assert harness.wait_until(lambda: s.qip("192.0.2.112").rcode() == dns.rcode.NXDOMAIN, 10)
     s.daemon.reload(full)
     assert harness.wait_until(lambda: dc.a_set(s.qip("192.0.2.112")) == {"127.0.0.2"}, 10)
+
+
+def test_reload_does_not_drop_queries(stack):
+    s = reload_stack(stack)
+    stop = threading.Event()
+    outcomes = []
+
+    def ask_continuously():
+        i = 0
+        while not stop.is_set() and i < 2000:
+            ip = f"192.0.2.{110 + i % 3}"
+            try:
+                outcomes.append(s.qip(ip, timeout=2, tcp=(i % 5 == 0)).rcode())
+            except Exception as e:  # a timeout or a reset is what this test looks for
+                outcomes.append(repr(e))
+            i += 1
+
+    worker = threading.Thread(target=ask_continuously)
+    worker.start()
+    try:
+        for threshold in (4, 5, 4, 5, 4):
+            s.daemon.reload(s.config(scoring={"threshold": threshold}))
+            time.sleep(0.2)
+    finally:
+        time.sleep(0.3)
+        stop.set()
+        worker.join(10)
+    assert len(outcomes) > 10
+    bad = [o for o in outcomes if o not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN)]
+    assert not bad, bad[:5]
+    assert s.daemon.proc.alive()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
