@@ -237,7 +237,7 @@ class Rbldnsd:
     """One rbldnsd serving every rbldnsd-backed list, on 127.0.0.1."""
 
     def __init__(self, lists):
-        # rbldnsd reads its files after dropping to its user: a world-readable
+        # rbldnsd rereads its files as its own user: a world-readable
         # directory outside pytest's private (0700) tmp tree.
         self.dir = Path(tempfile.mkdtemp(prefix="rblmux-rbldnsd-"))
         os.chmod(self.dir, 0o755)
@@ -287,6 +287,7 @@ class Rbldnsd:
         specs = []
         first = True
         for kind, lines in groups.items():
+            # Every zone needs one dataset, if only to carry its SOA.
             if not lines and not (first and kind == "dnset"):
                 continue
             path = self.dir / f"{base}.{kind}"
