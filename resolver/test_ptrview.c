@@ -305,6 +305,34 @@ static unsigned srv_received(void)
 	return n;
 }
 
+/* Wait until the server has handled every question sent before now: it
+ * reads its socket in order, so once a marker question is answered, no
+ * straggler of an earlier test (a question sent just before its pool was
+ * closed) can land in the next test's counts. */
+static void srv_sync(void)
+{
+	static const uint8_t marker[] = {
+		0x53, 0x59, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
+		4, 's', 'y', 'n', 'c', 7, 'i', 'n', 'v', 'a', 'l', 'i', 'd', 0,
+		0, 1, 0, 1,
+	};
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(srv.port) };
+	uint8_t buf[512];
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0)
+		return;
+	for (int tries = 0; tries < 20; tries++) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		sendto(fd, marker, sizeof marker, 0, (const struct sockaddr *)&sa, sizeof sa);
+		if (poll(&pfd, 1, 100) == 1 && recv(fd, buf, sizeof buf, 0) >= 2 &&
+		    buf[0] == marker[0] && buf[1] == marker[1])
+			break;
+	}
+	close(fd);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -354,6 +382,7 @@ static int ctx_setup(void **state)
 	if (!c->cache)
 		return -1;
 	snprintf(c->servers, sizeof c->servers, "127.0.0.1:%u", srv.port);
+	srv_sync();
 	srv_set(NULL, 0, true);
 	g_now = 1000000;
 	c->p = (struct ptrview_params){
