@@ -79,6 +79,8 @@ struct cache_mem_stats {
 	uint64_t entries;
 	uint64_t bytes;        /* accounted bytes (entries + table), <= limit */
 	uint64_t hits, stale_hits, misses, inserts, evictions;
+	uint64_t drops;        /* puts not stored: malformed, bigger than a
+				  shard's share of the limit, out of memory */
 };
 
 /*
@@ -91,7 +93,8 @@ struct cache_tier *cache_mem_new(size_t limit_bytes);
 /* Statistics of an in-process tier (thread safe, approximate). */
 void cache_mem_get_stats(struct cache_tier *t, struct cache_mem_stats *out);
 
-/* Change the memory bound at run time (reload); evicts down to it. */
+/* Change the memory bound at run time (reload); evicts down to it. A limit
+ * under 64 KiB is taken as 64 KiB. */
 void cache_mem_set_limit(struct cache_tier *t, size_t limit_bytes);
 
 /* Drop every entry (tests, benchmarks). */
