@@ -76,7 +76,7 @@ enum key_id {
 	K_TCP_MAX, K_UDP_MAX_SIZE,
 	K_SERVERS, K_TIMEOUT, K_DEADLINE, K_PROBE_INTERVAL, K_MAX_INFLIGHT,
 	K_THRESHOLD, K_ON_INCOMPLETE,
-	K_REDIS, K_REDIS_PASSWORD, K_REDIS_DB, K_KEY_PREFIX, K_MEMORY, K_MIN_TTL,
+	K_REDIS, K_REDIS_PASSWORD, K_REDIS_DB, K_REDIS_TIMEOUT, K_KEY_PREFIX, K_MEMORY, K_MIN_TTL,
 	K_MAX_TTL, K_ERROR_TTL, K_STALE_TTL,
 	K_PTR_ENABLED, K_PTR_LEVEL, K_PTR_WEIGHT, K_PTR_WEIGHT_NO_PTR,
 	K_PTR_WEIGHT_NO_FCRDNS,
@@ -109,6 +109,7 @@ static const struct {
 	[K_REDIS] = { SEC_CACHE, "redis" },
 	[K_REDIS_PASSWORD] = { SEC_CACHE, "redis_password" },
 	[K_REDIS_DB] = { SEC_CACHE, "redis_db" },
+	[K_REDIS_TIMEOUT] = { SEC_CACHE, "redis_timeout" },
 	[K_KEY_PREFIX] = { SEC_CACHE, "key_prefix" },
 	[K_MEMORY] = { SEC_CACHE, "memory" },
 	[K_MIN_TTL] = { SEC_CACHE, "min_ttl" },
@@ -559,6 +560,7 @@ static int config_defaults(struct config *c)
 	c->on_incomplete = SCORE_INCOMPLETE_PARTIAL;
 
 	snprintf(c->key_prefix, sizeof(c->key_prefix), "rblmux:");
+	c->redis_timeout_ms = 5;
 	c->memory_bytes = 256ull * 1024 * 1024;
 	c->min_ttl_s = 60;
 	c->max_ttl_s = 3600;
@@ -1186,6 +1188,9 @@ static void set_key(struct parser *p, enum key_id k, char *v, int line)
 		break;
 	case K_REDIS_DB:
 		get_int(p, line, key, v, 0, 1000000, &c->redis_db);
+		break;
+	case K_REDIS_TIMEOUT:
+		get_duration(p, line, key, v, 1, 10 * MS_PER_S, &c->redis_timeout_ms);
 		break;
 	case K_KEY_PREFIX:
 		set_string(p, line, key, v, c->key_prefix, sizeof(c->key_prefix), true);

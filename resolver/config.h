@@ -106,6 +106,7 @@ struct config {
 	char redis[256];                        /* "" = none */
 	char redis_password[256];
 	int redis_db;
+	uint32_t redis_timeout_ms;              /* [cache] redis_timeout, default 5ms */
 	char key_prefix[64];                    /* default "rblmux:" */
 	uint64_t memory_bytes;                  /* default 256M */
 	uint32_t min_ttl_s, max_ttl_s, error_ttl_s, stale_ttl_s; /* 60, 3600, 30, 3600 */

@@ -1,5 +1,6 @@
 #include "resolver/lookup.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +25,15 @@ struct lookup {
 	unsigned src;
 	uint16_t qtype;
 	uint16_t key_len;
+	uint16_t rkey_len;
+	uint16_t name_len;
 	uint8_t key[CACHE_KEY_MAX];
+	char rkey[CACHE_KEY_MAX];        /* the fleet-wide key, for Redis */
+	uint8_t name[DNSWIRE_NAME_MAX];  /* the question for the list */
+	struct cache_item *redis_stale;  /* an expired answer Redis still had */
 };
+
+static void lookup_ask_list(struct lookup *lk);
 
 uint32_t lookup_now(void)
 {
@@ -34,7 +42,8 @@ uint32_t lookup_now(void)
 
 /* Key: zone id, question type, then the address or domain. The zone id is
  * per zone, not per source name, so renaming a source keeps its cache and a
- * changed zone never serves the old zone's answers. */
+ * changed zone never serves the old zone's answers. Zone ids are this
+ * process's own: Redis gets the text form (build_redis_key). */
 static size_t build_key(uint8_t *key, uint16_t zone_id, uint16_t qtype,
 			const uint8_t *material, size_t material_len)
 {
@@ -44,6 +53,24 @@ static size_t build_key(uint8_t *key, uint16_t zone_id, uint16_t qtype,
 	key[3] = (uint8_t)qtype;
 	memcpy(key + 4, material, material_len);
 	return 4 + material_len;
+}
+
+/* The Redis key (after the tier's "<prefix>v1:"): "<zone>:<type>:<what>",
+ * e.g. "bl.spamcop.net:A:192.0.2.1", readable with redis-cli and the same on
+ * every member of a fleet. */
+static int build_redis_key(char *out, size_t cap, const char *zone, uint16_t qtype,
+			   int family, bool domain, const uint8_t *material,
+			   size_t material_len)
+{
+	char what[DNSWIRE_NAME_MAX * 4 + 1];
+	if (domain) {
+		if (dnswire_name_to_text(material, material_len, what, sizeof(what)) < 0)
+			return -EINVAL;
+	} else if (!inet_ntop(family, material, what, sizeof(what))) {
+		return -EINVAL;
+	}
+	int n = snprintf(out, cap, "%s:%s:%s", zone, qtype == DNS_T_TXT ? "TXT" : "A", what);
+	return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
 }
 
 static void fill_result(struct lookup_result *res, uint8_t tier, uint32_t now,
@@ -80,9 +107,10 @@ static void deliver(struct worker *w, struct inflight_waiter *list,
 		    struct lookup_result *res, bool stale)
 {
 	bool first = true;
+	uint8_t own_tier = res->tier;
 	while (list) {
 		struct inflight_waiter *next = list->next;
-		res->tier = stale ? TIER_STALE : first ? TIER_UPSTREAM : TIER_COALESCED;
+		res->tier = stale ? TIER_STALE : first ? own_tier : TIER_COALESCED;
 		first = false;
 		if (list->worker == w)
 			query_slot_result(list->query, list->slot, res);
@@ -90,6 +118,13 @@ static void deliver(struct worker *w, struct inflight_waiter *list,
 			worker_post(list->worker, list->query, list->slot, res);
 		list = next;
 	}
+}
+
+static void lookup_free(struct lookup *lk)
+{
+	runtime_unref(lk->rt);
+	free(lk->redis_stale);
+	free(lk);
 }
 
 static void lookup_complete(struct lookup *lk, const struct listans *ans,
@@ -131,6 +166,10 @@ static void lookup_complete(struct lookup *lk, const struct listans *ans,
 	} else {
 		struct cache_item item;
 		int st = cache->ops->get(cache, lk->key, lk->key_len, now, &item, NULL, NULL);
+		if (st != CACHE_STALE && lk->redis_stale && lk->redis_stale->stale_until > now) {
+			item = *lk->redis_stale;
+			st = CACHE_STALE;
+		}
 		if (st == CACHE_STALE && item.len >= 1) {
 			/* RFC 8767: serve the expired answer, and ask again only
 			 * after error_ttl (its "failure recheck" timer). */
@@ -157,17 +196,66 @@ static void lookup_complete(struct lookup *lk, const struct listans *ans,
 	}
 	cache->ops->put(cache, lk->key, lk->key_len, val, (size_t)len, now, expire,
 			stale_until);
+	if (w->redis && lk->rkey_len)
+		w->redis->ops->put(w->redis, (const uint8_t *)lk->rkey, lk->rkey_len, val,
+				   (size_t)len, now, expire, stale_until);
 	fill_result(res, TIER_UPSTREAM, now, expire, latency_us, val, (size_t)len);
 	deliver(w, inflight_finish(srv->inflight, lk->key, lk->key_len), res, stale);
 	free(res);
-	runtime_unref(lk->rt);
-	free(lk);
+	lookup_free(lk);
 }
 
 static void lookup_upstream_done(void *arg, const struct listans *ans,
 				 uint64_t latency_us)
 {
 	lookup_complete(arg, ans, latency_us);
+}
+
+static void lookup_ask_list(struct lookup *lk)
+{
+	const struct rt_source *src = &lk->rt->src[lk->src];
+	int rc = upstream_query(lk->w->up, src->servers_csv, src->timeout_ms, lk->name,
+				lk->name_len, lk->qtype, lookup_upstream_done, lk);
+	if (rc < 0) {
+		struct listans failure = { .status = LISTANS_SERVFAIL };
+		lookup_complete(lk, &failure, 0);
+	}
+}
+
+/* Redis answered (or gave up within redis_timeout): a fresh entry ends the
+ * lookup and fills the in-process tier; otherwise ask the list, keeping an
+ * expired entry for serve-stale. */
+static void lookup_redis_done(void *arg, enum cache_status status,
+			      const struct cache_item *item)
+{
+	struct lookup *lk = arg;
+	struct worker *w = lk->w;
+	struct server *srv = w->srv;
+	if (status == CACHE_HIT && item && item->len >= 1) {
+		uint32_t now = lookup_now();
+		srv->cache->ops->put(srv->cache, lk->key, lk->key_len, item->value, item->len,
+				     now, item->expire, item->stale_until);
+		struct lookup_result *res = malloc(sizeof(*res));
+		if (res) {
+			fill_result(res, TIER_REDIS, now, item->expire, 0, item->value, item->len);
+			deliver(w, inflight_finish(srv->inflight, lk->key, lk->key_len), res,
+				(item->value[0] & LOOKUP_META_STALE) != 0);
+			free(res);
+			lookup_free(lk);
+			return;
+		}
+	}
+	if (status == CACHE_STALE && item && item->len >= 1) {
+		lk->redis_stale = malloc(sizeof(*lk->redis_stale));
+		if (lk->redis_stale)
+			memcpy(lk->redis_stale, item, sizeof(*item));
+	}
+	if (w->stopping) {
+		struct listans failure = { .status = LISTANS_TIMEOUT };
+		lookup_complete(lk, &failure, 0);
+		return;
+	}
+	lookup_ask_list(lk);
 }
 
 int lookup_start(struct worker *w, struct runtime *rt, unsigned srcidx,
@@ -190,9 +278,10 @@ int lookup_start(struct worker *w, struct runtime *rt, unsigned srcidx,
 
 	struct listans failure = { .status = LISTANS_SERVFAIL };
 	struct lookup *lk = malloc(sizeof(*lk));
+	int joined;
 	if (!lk)
 		goto fail_now;
-	int joined = inflight_join(srv->inflight, key, key_len, waiter);
+	joined = inflight_join(srv->inflight, key, key_len, waiter);
 	if (joined <= 0) {
 		free(lk);
 		if (joined == 0)
@@ -206,29 +295,37 @@ int lookup_start(struct worker *w, struct runtime *rt, unsigned srcidx,
 	lk->qtype = qtype;
 	lk->key_len = (uint16_t)key_len;
 	memcpy(lk->key, key, key_len);
+	lk->redis_stale = NULL;
 
-	uint8_t name[DNSWIRE_NAME_MAX];
+	bool domain = src->cfg->type == QSRC_DOMAIN;
 	int name_len;
-	if (src->cfg->type == QSRC_DOMAIN) {
+	if (domain) {
 		name_len = qname_build_domain(material, material_len, src->cfg->zone,
-					      src->cfg->zone_len, name, sizeof(name));
+					      src->cfg->zone_len, lk->name, sizeof(lk->name));
 	} else {
 		struct qname_addr ip = { .family = family };
 		memcpy(ip.addr, material, material_len);
 		name_len = qname_build_ip(&ip, src->cfg->zone, src->cfg->zone_len,
-					  name, sizeof(name));
+					  lk->name, sizeof(lk->name));
 	}
-	int rc = name_len < 0 ? name_len
-			      : upstream_query(w->up, src->servers_csv, src->timeout_ms,
-					       name, (size_t)name_len, qtype,
-					       lookup_upstream_done, lk);
-	if (rc < 0) {
-		/* The name does not fit (a long domain under a long zone) or the
-		 * question could not be sent: a failed answer, delivered to the
-		 * waiters (this query among them) through the normal path. */
-		failure.status = name_len < 0 ? LISTANS_BAD : LISTANS_SERVFAIL;
-		lookup_complete(lk, &failure, 0);
+	if (name_len < 0) {
+		/* A long domain under a long zone does not fit in a name: a
+		 * failed answer, delivered to the waiters (this query among
+		 * them) through the normal path. */
+		struct listans bad = { .status = LISTANS_BAD };
+		lk->rkey_len = 0;
+		lookup_complete(lk, &bad, 0);
+		return 0;
 	}
+	lk->name_len = (uint16_t)name_len;
+	int rlen = build_redis_key(lk->rkey, sizeof(lk->rkey), src->cfg->zone_text, qtype,
+				   family, domain, material, material_len);
+	lk->rkey_len = rlen < 0 ? 0 : (uint16_t)rlen;
+	if (w->redis && lk->rkey_len &&
+	    w->redis->ops->get(w->redis, (const uint8_t *)lk->rkey, lk->rkey_len, now,
+			       NULL, lookup_redis_done, lk) == -EINPROGRESS)
+		return 0;
+	lookup_ask_list(lk);
 	return 0;
 
 fail_now:;

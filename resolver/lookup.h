@@ -26,6 +26,7 @@ enum lookup_tier {
 	TIER_UPSTREAM = 1,  /* asked the list for this query */
 	TIER_COALESCED = 2, /* joined a lookup another query started */
 	TIER_STALE = 3,     /* the list failed; an expired entry was served */
+	TIER_REDIS = 4,     /* the shared Redis tier (another fleet member asked) */
 };
 
 /* First byte of every cached list answer, before listans_encode's bytes. */

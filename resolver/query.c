@@ -165,12 +165,14 @@ static void reply_health(const struct reply_to *to, const struct runtime *rt,
 		reply_negative(to, rt, qr, false, 0, NULL);
 		return;
 	}
-	size_t n = rt->cfg->nsources;
-	char (*lines)[128] = calloc(n ? n : 1, sizeof(*lines));
-	const char **strs = calloc(n ? n : 1, sizeof(*strs));
-	size_t *lens = calloc(n ? n : 1, sizeof(*lens));
+	/* One string per list, then one for Redis when it is configured. */
+	size_t n = rt->cfg->nsources, cap = n + 1;
+	char (*lines)[128] = calloc(cap, sizeof(*lines));
+	const char **strs = calloc(cap, sizeof(*strs));
+	size_t *lens = calloc(cap, sizeof(*lens));
 	if (!lines || !strs || !lens)
 		goto out;
+	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct rt_source *s = &rt->src[i];
 		uint32_t p50;
@@ -180,19 +182,25 @@ static void reply_health(const struct reply_to *to, const struct runtime *rt,
 						       sizeof(reason));
 		if (!s->cfg->enabled)
 			st = HEALTH_DISABLED;
-		int len = snprintf(lines[i], sizeof(lines[i]), "%s %s p50=%ums err=%.1f%%%s%s",
+		int len = snprintf(lines[k], sizeof(lines[k]), "%s %s p50=%ums err=%.1f%%%s%s",
 				   s->cfg->name, health_state_name(st),
 				   (unsigned)((p50 + 500) / 1000), err * 100.0,
 				   st == HEALTH_DOWN && reason[0] ? " " : "",
 				   st == HEALTH_DOWN ? reason : "");
-		strs[i] = lines[i];
-		lens[i] = len < 0 ? 0 : (size_t)len >= sizeof(lines[i]) ? sizeof(lines[i]) - 1 : (size_t)len;
+		lens[k++] = len < 0 ? 0 : (size_t)len >= sizeof(lines[0]) ? sizeof(lines[0]) - 1 : (size_t)len;
 	}
+	const char *redis = server_redis_state(to->w);
+	if (redis) {
+		int len = snprintf(lines[k], sizeof(lines[k]), "redis %s %s", redis, rt->cfg->redis);
+		lens[k++] = len < 0 ? 0 : (size_t)len >= sizeof(lines[0]) ? sizeof(lines[0]) - 1 : (size_t)len;
+	}
+	for (size_t i = 0; i < k; i++)
+		strs[i] = lines[i];
 	struct dnswire_writer wr;
 	if (reply_begin(to, &wr, DNS_R_NOERROR, true) == 0) {
-		if (n)
+		if (k)
 			dnswire_write_txt_multi(&wr, DNSWIRE_AN, DNSWIRE_QNAME_OFF, 0,
-						strs, lens, n);
+						strs, lens, k);
 		else
 			dnswire_write_txt(&wr, DNSWIRE_AN, DNSWIRE_QNAME_OFF, 0,
 					  "no sources", 10);
@@ -301,6 +309,7 @@ static const char *tier_name(uint8_t tier)
 	case TIER_UPSTREAM: return "upstream";
 	case TIER_COALESCED: return "coalesced";
 	case TIER_STALE: return "stale";
+	case TIER_REDIS: return "redis";
 	}
 	return "?";
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache/cache_redis.h"
 #include "resolver/frontend.h"
 #include "resolver/log.h"
 #include "resolver/lookup.h"
@@ -74,11 +75,84 @@ static void worker_drain_inbox(struct worker *w)
 	}
 }
 
+static const char *redis_state_word(enum cache_redis_state st)
+{
+	switch (st) {
+	case CACHE_REDIS_CONNECTING: return "connecting";
+	case CACHE_REDIS_UP: return "up";
+	case CACHE_REDIS_DOWN: return "down";
+	case CACHE_REDIS_AUTH_FAILED: return "auth-failed";
+	}
+	return "?";
+}
+
+const char *server_redis_state(struct worker *w)
+{
+	if (!w->redis)
+		return NULL;
+	return redis_state_word((enum cache_redis_state)atomic_load(&w->redis_state));
+}
+
+/* Every loop has its own connection; loop 0 speaks for them in the log so
+ * that a Redis going down is one line, not one per core. */
+static void redis_state_cb(void *arg, enum cache_redis_state st, const char *detail)
+{
+	struct worker *w = arg;
+	atomic_store(&w->redis_state, (int)st);
+	if (w->idx != 0)
+		return;
+	const char *addr = w->rt->cfg->redis;
+	if (st == CACHE_REDIS_UP)
+		log_notice("redis %s is up: the shared cache is in use", addr);
+	else if (st == CACHE_REDIS_AUTH_FAILED)
+		log_err("redis %s refused the password (%s): running without the shared cache",
+			addr, detail ? detail : "");
+	else
+		log_warn("redis %s is %s (%s): running without the shared cache, retrying",
+			 addr, redis_state_word(st), detail ? detail : "");
+}
+
+static bool same_redis(const struct config *a, const struct config *b)
+{
+	return strcmp(a->redis, b->redis) == 0 &&
+	       strcmp(a->redis_password, b->redis_password) == 0 &&
+	       a->redis_db == b->redis_db && a->redis_timeout_ms == b->redis_timeout_ms &&
+	       strcmp(a->key_prefix, b->key_prefix) == 0;
+}
+
+static void worker_redis_open(struct worker *w, const struct config *cfg)
+{
+	if (!cfg->redis[0])
+		return;
+	struct cache_redis_opts o = {
+		.address = cfg->redis, .password = cfg->redis_password, .db = cfg->redis_db,
+		.key_prefix = cfg->key_prefix, .read_timeout_ms = cfg->redis_timeout_ms,
+		.on_state = redis_state_cb, .state_arg = w,
+	};
+	atomic_store(&w->redis_state, CACHE_REDIS_CONNECTING);
+	w->redis = cache_redis_new(&w->loop, &o);
+	if (!w->redis && w->idx == 0)
+		log_err("redis %s: cannot use this address; running without the shared cache",
+			cfg->redis);
+}
+
+static void worker_redis_close(struct worker *w)
+{
+	if (w->redis) {
+		w->redis->ops->destroy(w->redis);
+		w->redis = NULL;
+	}
+}
+
 static void worker_take_runtime(struct worker *w)
 {
 	struct runtime *rt = server_runtime(w->srv);
 	struct runtime *old = w->rt;
 	w->rt = rt;
+	if (!same_redis(old->cfg, rt->cfg)) {
+		worker_redis_close(w);
+		worker_redis_open(w, rt->cfg);
+	}
 	runtime_unref(old);
 }
 
@@ -214,6 +288,7 @@ static void worker_stop(struct worker *w)
 	struct server *srv = w->srv;
 	w->stopping = true;
 	frontend_close(w);
+	worker_redis_close(w);
 	if (w->up) {
 		upstream_pool_close(w->up);
 		w->up = NULL;
@@ -252,6 +327,7 @@ static int worker_init(struct worker *w, struct server *srv, unsigned idx)
 	w->async.data = w;
 	uv_timer_init(&w->loop, &w->deadline_timer);
 	w->deadline_timer.data = w;
+	worker_redis_open(w, cfg);
 	return frontend_open(w, cfg);
 }
 
@@ -311,9 +387,6 @@ int server_run(const char *config_path, struct config *cfg_own)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	if (cfg_own->redis[0])
-		log_warn("[cache] redis is set but the Redis tier is not built yet: "
-			 "using the in-process cache only");
 	if (cfg_own->metrics.len)
 		log_warn("[server] metrics is set but the metrics endpoint is not built yet");
 	if ((rc = runtime_new(cfg_own, srv.health, &srv.rt)) < 0) {

@@ -50,6 +50,8 @@ struct worker {
 	struct query *dl_head, *dl_tail; /* unanswered queries, by deadline */
 
 	struct frontend *fe;
+	struct cache_tier *redis;     /* this loop's Redis tier, NULL without Redis */
+	atomic_int redis_state;       /* enum cache_redis_state, read by health */
 	bool stopping;
 	struct worker_stats stats;
 	uint8_t out[65536 + 2];       /* answers are built here */
@@ -83,6 +85,10 @@ int server_run(const char *config_path, struct config *cfg_own);
 
 /* setgid/setuid to user ("" or NULL: nothing). Returns 0 or -errno, logged. */
 int server_drop_privileges(const char *user);
+
+/* The state of this loop's Redis connection ("up", "down", ...), NULL
+ * without Redis. */
+const char *server_redis_state(struct worker *w);
 
 /* The current runtime, with a reference for the caller. */
 struct runtime *server_runtime(struct server *srv);
