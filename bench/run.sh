@@ -26,6 +26,9 @@
 #   BENCH_BUILD      build directory (default <repo>/build-bench, release)
 #   RBLMUXD          use this rblmuxd binary instead of building one
 #   BENCH_KEEP       1: keep the scratch directory (zones, configs, logs)
+#   BENCH_NICE       niceness of the servers and dnsperf when run as root
+#                    (default -19, so that other processes on a shared
+#                    machine take less of their cores; 0 = leave it)
 #   BENCH_QUIET_WAIT seconds, over the whole benchmark, it may spend waiting
 #                    for other processes to leave the cores idle before a
 #                    run (default 120; 0 = never wait)
@@ -65,6 +68,7 @@ client_cpu=${BENCH_CLIENT_CPU:-1}
 build=${BENCH_BUILD:-$repo/build-bench}
 keep=${BENCH_KEEP:-0}
 quiet_budget=${BENCH_QUIET_WAIT:-120}
+nice_level=${BENCH_NICE:--19}
 
 apex=rblmux.internal
 suffix=bench.invalid
@@ -83,6 +87,11 @@ done
 if [ "$runs" -lt 1 ] || [ "$duration" -lt 1 ] || [ "$nips" -lt 1 ] ||
 	[ "$port_base" -lt 1024 ] || [ "$port_base" -gt 65530 ]; then
 	echo "bench: runs, duration and IPs must be >= 1, port 1024..65530" >&2
+	exit 2
+fi
+if ! [[ $nice_level =~ ^-?[0-9]+$ ]] || [ "$nice_level" -lt -20 ] ||
+	[ "$nice_level" -gt 19 ]; then
+	echo "bench: BENCH_NICE must be a niceness, -20..19" >&2
 	exit 2
 fi
 if [ -n "$max_qps" ] && ! [[ $max_qps =~ ^[0-9]+$ ]]; then
@@ -120,6 +129,12 @@ ncpu=$(getconf _NPROCESSORS_ONLN)
 	[ "$server_cpu" != "$client_cpu" ] ||
 	die "need two distinct online cores (server $server_cpu, client $client_cpu, $ncpu online)"
 clk_tck=$(getconf CLK_TCK)
+prio=()
+if [ "$nice_level" != 0 ] && [ "$(id -u)" = 0 ]; then
+	prio=(nice -n "$nice_level")
+else
+	nice_level=0
+fi
 
 # --- scratch space, processes and cleanup ---------------------------------
 
@@ -198,7 +213,7 @@ start() {
 	local name=$1 p=$2 probe=$3 cpus=$4 i
 	shift 4
 	port_free "$p" || die "port $p is in use (set BENCH_PORT)"
-	taskset -c "$cpus" "$@" >"$work/$name.log" 2>&1 &
+	"${prio[@]}" taskset -c "$cpus" "$@" >"$work/$name.log" 2>&1 &
 	pid[$name]=$!
 	port[$name]=$p
 	started+=("$!")
@@ -252,11 +267,22 @@ wait_quiet() {
 	done
 }
 
+# children_cpu: sets kids_cpu to the CPU seconds of this shell's finished
+# children (dnsperf, through timeout), from the times builtin; called in
+# this shell, not in $(), whose fork would start from zero.
+children_cpu() {
+	times >"$work/times.txt"
+	kids_cpu=$(awk 'NR == 2 {
+		t = 0
+		for (i = 1; i <= 2; i++) { split($i, f, /[ms]/); t += f[1] * 60 + f[2] }
+		print t }' "$work/times.txt")
+}
+
 # dnsperf_run NAME OUT ARGS...: dnsperf from the client core, bounded in time.
 dnsperf_run() {
 	local name=$1 out=$2
 	shift 2
-	timeout $((duration + 60)) taskset -c "$client_cpu" \
+	timeout $((duration + 60)) "${prio[@]}" taskset -c "$client_cpu" \
 		dnsperf -s 127.0.0.1 -p "${port[$name]}" -d "${qfile[$name]}" "$@" \
 		>"$out" 2>&1 || { cat "$out" >&2; die "dnsperf against $name failed"; }
 }
@@ -481,7 +507,7 @@ done
 # --- measured runs ----------------------------------------------------------
 
 csv=$work/runs.csv
-echo "server,run,sent,completed,lost,qps,ticks,us_per_answer,noerror,nxdomain,other,upstream_ticks,answers_ok,foreign_ticks" >"$csv"
+echo "server,run,sent,completed,lost,qps,ticks,us_per_answer,noerror,nxdomain,other,upstream_ticks,answers_ok,foreign_ticks,client_foreign_ticks" >"$csv"
 qps_arg=()
 [ -n "$max_qps" ] && qps_arg=(-Q "$max_qps")
 log "$runs run(s) of ${duration}s per server, order: ${order[*]}"
@@ -490,12 +516,20 @@ for run in $(seq "$runs"); do
 		out=$work/$s.run$run.txt
 		wait_quiet
 		up0=$(cpu_ticks "${pid[rbldnsd]}")
+		c0=$(core_busy "$client_cpu")
+		children_cpu
+		k0=$kids_cpu
 		b0=$(core_busy "$server_cpu")
 		t0=$(cpu_ticks "${pid[$s]}")
 		dnsperf_run "$s" "$out" -l "$duration" -c "${nclients[$s]}" -q "$outstanding" \
 			"${qps_arg[@]}"
+		kill -0 "${pid[$s]}" 2>/dev/null ||
+			{ tail -n 20 "$work/$s.log" >&2; die "$s died during run $run"; }
 		t1=$(cpu_ticks "${pid[$s]}")
 		b1=$(core_busy "$server_cpu")
+		children_cpu
+		k1=$kids_cpu
+		c1=$(core_busy "$client_cpu")
 		up1=$(cpu_ticks "${pid[rbldnsd]}")
 		line=$(parse "$out") || die "cannot read dnsperf's report for $s"
 		read -r sent done lost qps noerror nxdomain other <<<"$line"
@@ -504,12 +538,20 @@ for run in $(seq "$runs"); do
 		answers_ok "$s" "$noerror" "$nxdomain" "$other" || ok=no
 		upstream=$((up1 - up0))
 		[ "$s" = rbldnsd ] && upstream=0
+		# dnsperf's own core, less dnsperf: what else ran beside the client.
+		# The server on both cores: both cores, less the server and dnsperf.
+		client_ticks=$(awk -v k0="$k0" -v k1="$k1" -v hz="$clk_tck" \
+			'BEGIN { printf "%d", (k1 - k0) * hz + 0.5 }')
+		cf=$((c1 - c0 - client_ticks))
+		[ "$s" = rblmuxd-auto ] && cf=$((b1 - b0 + c1 - c0 - client_ticks - (t1 - t0)))
 		us=$(awk -v t=$((t1 - t0)) -v hz="$clk_tck" -v n="$done" \
 			'BEGIN { printf "%.3f", t / hz * 1e6 / n }')
-		echo "$s,$run,$sent,$done,$lost,$qps,$((t1 - t0)),$us,$noerror,$nxdomain,$other,$upstream,$ok,$((b1 - b0 - t1 + t0))" >>"$csv"
-		printf 'run %d/%d  %-13s %9.0f QPS  lost %6.3f%%  %6.2f us CPU/answer  answers %s  foreign %d%%\n' \
+		echo "$s,$run,$sent,$done,$lost,$qps,$((t1 - t0)),$us,$noerror,$nxdomain,$other,$upstream,$ok,$((b1 - b0 - t1 + t0)),$cf" >>"$csv"
+		fs="$(foreign_pct $((b1 - b0 - t1 + t0)))%"
+		[ "$s" = rblmuxd-auto ] && fs=-
+		printf 'run %d/%d  %-13s %9.0f QPS  lost %6.3f%%  %6.2f us CPU/answer  answers %s  foreign %s/%d%%\n' \
 			"$run" "$runs" "$s" "$qps" "$(awk -v l="$lost" -v s="$sent" 'BEGIN { print s ? 100 * l / s : 0 }')" \
-			"$us" "$ok" "$(foreign_pct $((b1 - b0 - t1 + t0)))" >&2
+			"$us" "$ok" "$fs" "$(foreign_pct "$cf")" >&2
 	done
 done
 
@@ -522,7 +564,8 @@ median() {
 		else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 col() { awk -F, -v s="$1" -v c="$2" '$1 == s { print $c }' "$csv"; }
-declare -A med_qps=() med_us=() lost_pct=() all_ok=() spread=() upstream_max=() med_foreign=()
+declare -A med_qps=() med_us=() lost_pct=() all_ok=() spread=() upstream_max=() med_foreign=() \
+	med_cforeign=()
 for s in "${order[@]}"; do
 	med_qps[$s]=$(col "$s" 6 | median)
 	med_us[$s]=$(col "$s" 8 | median)
@@ -534,53 +577,70 @@ for s in "${order[@]}"; do
 		END { print bad ? "NO" : "yes" }' "$csv")
 	upstream_max[$s]=$(col "$s" 12 | sort -g | tail -n 1)
 	med_foreign[$s]=$(foreign_pct "$(col "$s" 14 | median)")
+	med_cforeign[$s]=$(foreign_pct "$(col "$s" 15 | median)")
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b ? a / b : 0 }'; }
+# paired A B COLUMN: the median over runs of A's figure over B's in the same
+# run; neighbours in time share the machine's mood, so this is steadier than
+# the ratio of the medians when other processes come and go.
+paired() {
+	awk -F, -v a="$1" -v b="$2" -v c="$3" '
+		$1 == a { x[$2] = $c } $1 == b { y[$2] = $c }
+		END { for (r in x) if ((r in y) && y[r] > 0) print x[r] / y[r] }' "$csv" |
+		median | awk '{ printf "%.3f", $1 }'
+}
+# ratios A B: one line comparing A with B.
+ratios() {
+	echo "ratio $1/$2: QPS $(ratio "${med_qps[$1]}" "${med_qps[$2]}") (paired $(paired "$1" "$2" 6)), CPU per answer $(ratio "${med_us[$1]}" "${med_us[$2]}") (paired $(paired "$1" "$2" 8))"
+}
 
 summary=$work/summary.txt
 {
 	echo "rblmux benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $ncpu cores"
 	echo "  dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ { print $2; exit }'), unbound $(unbound -V | awk '/^Version/ { print $2; exit }'), rbldnsd $(dpkg-query -W -f '${Version}' rbldnsd 2>/dev/null || echo '?')"
-	echo "  servers on core $server_cpu, dnsperf on core $client_cpu (-c $clients -q $outstanding${max_qps:+ -Q $max_qps}; -c $auto_clients for threads=auto),"
+	echo "  niceness $nice_level; servers on core $server_cpu, dnsperf on core $client_cpu (-c $clients -q $outstanding${max_qps:+ -Q $max_qps}; -c $auto_clients for threads=auto),"
 	echo "  $runs alternated run(s) of ${duration}s per server, $nips names, medians; CPU = utime+stime / answers"
 	echo
-	printf '%-38s %8s %7s %11s %13s %8s %9s %8s\n' "server" "QPS" "lost %" "CPU us/ans" "(min-max)" "answers" "upstream" "foreign"
+	printf '%-38s %8s %7s %11s %13s %8s %9s %9s\n' "server" "QPS" "lost %" "CPU us/ans" "(min-max)" "answers" "upstream" "foreign"
 	for s in "${order[@]}"; do
 		up=${upstream_max[$s]}
 		[ "$s" = rbldnsd ] || [ "$s" = echo ] && up=-
 		read -r lo hi <<<"${spread[$s]}"
 		ok=${all_ok[$s]}
 		[ "$s" = echo ] && ok=-
-		fg="${med_foreign[$s]}%"
-		[ "$s" = rblmuxd-auto ] && fg=-
-		printf '%-38s %8.0f %7s %11.2f %6.2f-%-6.2f %8s %9s %8s\n' "${label[$s]}" "${med_qps[$s]}" \
+		fg="${med_foreign[$s]}%/${med_cforeign[$s]}%"
+		[ "$s" = rblmuxd-auto ] && fg="-/${med_cforeign[$s]}%"
+		printf '%-38s %8.0f %7s %11.2f %6.2f-%-6.2f %8s %9s %9s\n' "${label[$s]}" "${med_qps[$s]}" \
 			"${lost_pct[$s]}" "${med_us[$s]}" "$lo" "$hi" "$ok" "$up" "$fg"
 	done
 	echo
 	echo "  answers: rcode mix matches the stand-in data in every run (the echo is not checked)"
 	echo "  upstream: most rbldnsd CPU ticks spent during one of the server's runs (0 = answered from cache)"
-	echo "  foreign: median share of the server's core used by other processes during its runs"
+	echo "  foreign: median share of the server's / dnsperf's core used by other processes during its runs"
+	echo "  (for threads=auto, of both cores)"
 	echo "  (waited $((quiet_budget - quiet_left)) s of $quiet_budget s for idle cores before runs)"
-	worst=$(for s in "${order[@]}"; do [ "$s" = rblmuxd-auto ] || echo "${med_foreign[$s]}"; done | sort -g | tail -n 1)
+	worst=$(for s in "${order[@]}"; do
+		[ "$s" = rblmuxd-auto ] || echo "${med_foreign[$s]}"
+		echo "${med_cforeign[$s]}"
+	done | sort -g | tail -n 1)
 	if [ "$worst" -gt 5 ]; then
-		echo "  WARNING: other processes took up to $worst% of the server core: QPS is depressed by as"
-		echo "  much; CPU per answer less so (cache and scheduling effects). Rerun on an idle machine."
+		echo "  WARNING: other processes took up to $worst% of a core: QPS is depressed by as much;"
+		echo "  CPU per answer less so (cache and scheduling effects). Rerun on an idle machine."
 	fi
 	echo
 	if [ -n "$rblmuxd_missing" ]; then
 		echo "rblmuxd: not measured ($rblmuxd_missing)"
-		echo "ratio unbound/rbldnsd: QPS $(ratio "${med_qps[unbound]}" "${med_qps[rbldnsd]}"), CPU per answer $(ratio "${med_us[unbound]}" "${med_us[rbldnsd]}")"
+		ratios unbound rbldnsd
+		ratios unbound echo
 		echo
 		echo "BAR NOT CHECKED: CPU per warm answer (rblmuxd missing)"
 		echo "BAR NOT CHECKED: QPS and lost queries (rblmuxd missing)"
 	else
 		for ref in unbound rbldnsd echo; do
-			echo "ratio rblmuxd/$ref: QPS $(ratio "${med_qps[rblmuxd]}" "${med_qps[$ref]}"), CPU per answer $(ratio "${med_us[rblmuxd]}" "${med_us[$ref]}")"
+			ratios rblmuxd "$ref"
 		done
-		if [ "$with_auto" = 1 ]; then
-			echo "ratio rblmuxd(auto)/unbound: QPS $(ratio "${med_qps[rblmuxd-auto]}" "${med_qps[unbound]}"), CPU per answer $(ratio "${med_us[rblmuxd-auto]}" "${med_us[unbound]}")"
-		fi
+		[ "$with_auto" = 1 ] && ratios rblmuxd-auto unbound
 		echo
 		if [ "${all_ok[rblmuxd]}" != yes ]; then
 			echo "BAR NOT MET: rblmuxd's answers do not match the stand-in data (see the check above)"
