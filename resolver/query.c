@@ -11,6 +11,7 @@
 #include "resolver/frontend.h"
 #include "resolver/health.h"
 #include "resolver/log.h"
+#include "resolver/ptrview.h"
 #include "resolver/runtime.h"
 #include "resolver/server.h"
 
@@ -314,6 +315,11 @@ static const char *tier_name(uint8_t tier)
 	return "?";
 }
 
+static const char *slot_name(const struct query *q, const struct query_slot *s)
+{
+	return s->is_ptr ? "ptr" : q->rt->src[s->src].cfg->name;
+}
+
 /* The EDNS diagnostics rblmux check shows: per list, where the answer came
  * from and the upstream latency. */
 static void query_diag(const struct query *q, char *out, size_t cap)
@@ -322,7 +328,7 @@ static void query_diag(const struct query *q, char *out, size_t cap)
 	out[0] = '\0';
 	for (unsigned i = 0; i < q->nslots && n < cap; i++) {
 		const struct query_slot *s = &q->slots[i];
-		const char *name = q->rt->src[s->src].cfg->name;
+		const char *name = slot_name(q, s);
 		int m;
 		if (s->state == SLOT_SKIPPED)
 			m = snprintf(out + n, cap - n, "%s%s=down", n ? " " : "", name);
@@ -373,7 +379,7 @@ static void query_txt(const struct query *q, bool listed, char *out, size_t cap)
 		const struct query_slot *s = &q->slots[i];
 		struct score_txt_item *it = &items[n];
 		memset(it, 0, sizeof(*it));
-		it->source = q->rt->src[s->src].cfg->name;
+		it->source = slot_name(q, s);
 		if (s->state == SLOT_SKIPPED) {
 			it->outcome = SCORE_FAILED;
 			it->failure = "down";
@@ -468,6 +474,24 @@ static void answer_source(struct query *q, const struct reply_to *to,
 	reply_send(to, &wr, diag);
 }
 
+/* The reverse-DNS view: 127.0.3.<flags> and the explanation, NXDOMAIN
+ * without flags, SERVFAIL when nothing is known. */
+static void answer_ptr(struct query *q, const struct reply_to *to, const char *diag)
+{
+	const struct query_slot *s = &q->slots[0];
+	const struct ptrview_result *r = s->ptr;
+	if (s->state != SLOT_DONE || !r || (r->failed && r->nnames == 0)) {
+		reply_rcode(to, DNS_R_SERVFAIL, true);
+		return;
+	}
+	if (!r->flags) {
+		reply_negative(to, q->rt, &q->qr, true, r->ttl, diag);
+		return;
+	}
+	const uint8_t addr[4] = { 127, 0, 3, r->flags };
+	reply_a_txt(to, q->rt, &q->qr, addr, r->txt, r->ttl, diag);
+}
+
 static void query_answer(struct query *q, bool final)
 {
 	struct reply_to to = query_reply_to(q);
@@ -481,6 +505,8 @@ static void query_answer(struct query *q, bool final)
 	deadline_remove(q);
 	if (q->qr.view == QV_SOURCE)
 		answer_source(q, &to, d);
+	else if (q->qr.view == QV_PTR)
+		answer_ptr(q, &to, d);
 	else
 		answer_verdict(q, final, &to, d);
 }
@@ -489,6 +515,7 @@ static bool query_decided(const struct query *q)
 {
 	switch (q->qr.view) {
 	case QV_SOURCE:
+	case QV_PTR:
 		return q->slots[0].state != SLOT_PENDING;
 	case QV_SCORE:
 		return score_tally_exact(&q->tally);
@@ -542,6 +569,67 @@ static void slot_apply(struct query *q, unsigned idx, const struct lookup_result
 	score_tally_resolve(&q->tally, &src->cfg->rules, s->outcome, s->weight);
 }
 
+static void ptr_slot_apply(struct query *q, unsigned idx, const struct ptrview_result *r)
+{
+	struct query_slot *s = &q->slots[idx];
+	const struct config *cfg = q->rt->cfg;
+	s->state = SLOT_DONE;
+	s->tier = r->from_cache ? TIER_MEM : TIER_UPSTREAM;
+	s->ttl_left = r->ttl;
+	s->ptr = arena_alloc(&q->arena, sizeof(*s->ptr));
+	if (s->ptr)
+		*s->ptr = *r;
+	if (r->failed && r->nnames == 0) {
+		s->outcome = SCORE_FAILED;
+		s->failure = "lookup failed";
+	} else {
+		s->weight = ptrview_weight(r->flags, cfg->ptr.weight, cfg->ptr.weight_no_ptr,
+					   cfg->ptr.weight_no_fcrdns);
+		s->outcome = s->weight ? SCORE_LISTED : SCORE_CLEAN;
+		s->code = r->flags ? (127u << 24 | 3u << 8 | r->flags) : 0;
+	}
+	if (q->qr.view != QV_PTR)
+		score_tally_resolve(&q->tally, &q->rt->ptr_rules, s->outcome, s->weight);
+}
+
+static void ptr_done(void *arg, const struct ptrview_result *r)
+{
+	struct inflight_waiter *wt = arg;
+	struct query *q = wt->query;
+	ptr_slot_apply(q, wt->slot, r);
+	q->pending--;
+	query_progress(q);
+}
+
+static void ptr_slot_start(struct query *q, unsigned idx)
+{
+	struct worker *w = q->w;
+	const struct config *cfg = q->rt->cfg;
+	struct query_slot *s = &q->slots[idx];
+	struct ptrview_params p = {
+		.up = w->up, .cache = w->srv->cache,
+		.servers_csv = cfg->servers.system ? NULL : cfg->servers.csv,
+		.timeout_ms = cfg->timeout_ms, .budget_ms = cfg->deadline_ms,
+		.min_ttl = cfg->min_ttl_s, .max_ttl = cfg->max_ttl_s,
+		.error_ttl = cfg->error_ttl_s,
+		.level = (enum ptrclass_level)cfg->ptr.level, .now = lookup_now,
+	};
+	struct ptrview_result r;
+	s->waiter.query = q;
+	s->waiter.slot = idx;
+	q->pending++;
+	int rc = ptrview_check(&p, q->qr.ip.family, q->qr.ip.addr, ptr_done, &s->waiter, &r);
+	if (rc == 0)
+		return;
+	if (rc < 0) {
+		memset(&r, 0, sizeof(r));
+		r.failed = true;
+		r.ttl = cfg->error_ttl_s;
+	}
+	ptr_slot_apply(q, idx, &r);
+	q->pending--;
+}
+
 void query_slot_result(struct query *q, unsigned slot,
 		       const struct lookup_result *res)
 {
@@ -574,7 +662,9 @@ static void query_start(struct worker *w, const struct dnswire_query *dq,
 {
 	struct runtime *rt = w->rt;
 	const struct config *cfg = rt->cfg;
-	if (qr->view == QV_SOURCE && !rt->src[qr->source].cfg->enabled) {
+	if ((qr->view == QV_SOURCE && !rt->src[qr->source].cfg->enabled) ||
+	    (qr->view == QV_PTR && !cfg->ptr.enabled)) {
+		/* A disabled list or view names nothing. */
 		reply_negative(to, rt, qr, true, static_negative_ttl(cfg), NULL);
 		return;
 	}
@@ -602,13 +692,16 @@ static void query_start(struct worker *w, const struct dnswire_query *dq,
 	score_tally_init(&q->tally, cfg->threshold, cfg->on_incomplete);
 
 	unsigned nsrc = 0;
+	bool with_ptr = qr->view == QV_PTR ||
+			(cfg->ptr.enabled && (qr->view == QV_COMBINED || qr->view == QV_SCORE));
 	if (qr->view == QV_SOURCE) {
 		nsrc = 1;
-	} else {
+	} else if (qr->view != QV_PTR) {
 		for (size_t i = 0; i < cfg->nsources; i++)
 			nsrc += source_serves(&rt->src[i], qr);
 	}
-	q->slots = arena_alloc(&q->arena, (nsrc ? nsrc : 1) * sizeof(*q->slots));
+	q->slots = arena_alloc(&q->arena, (nsrc + with_ptr ? nsrc + with_ptr : 1) *
+					  sizeof(*q->slots));
 	if (!q->slots) {
 		reply_rcode(to, DNS_R_SERVFAIL, true);
 		q->answered = true;
@@ -631,6 +724,13 @@ static void query_start(struct worker *w, const struct dnswire_query *dq,
 			score_tally_add_pending(&q->tally, &rt->src[i].cfg->rules);
 	}
 	q->nslots = nsrc;
+	if (with_ptr) {
+		q->slots[q->nslots].is_ptr = true;
+		q->slots[q->nslots].state = SLOT_PENDING;
+		if (qr->view != QV_PTR)
+			score_tally_add_pending(&q->tally, &rt->ptr_rules);
+		q->nslots++;
+	}
 
 	/* Held while lookups start, so that one completing synchronously
 	 * cannot free the query under this loop. */
@@ -643,6 +743,10 @@ static void query_start(struct worker *w, const struct dnswire_query *dq,
 		struct query_slot *s = &q->slots[i];
 		if (s->state != SLOT_PENDING)
 			continue;
+		if (s->is_ptr) {
+			ptr_slot_start(q, i);
+			continue;
+		}
 		const struct rt_source *src = &rt->src[s->src];
 		if (src->cfg->type == QSRC_DOMAIN) {
 			material = qr->domain;
@@ -743,11 +847,13 @@ void query_handle_packet(struct worker *w, const uint8_t *pkt, size_t len,
 	case QV_HEALTH:
 		reply_health(&to, rt, &qr);
 		return;
-	case QV_PTR:
 	case QV_SPF:
-		/* The reverse-DNS and SPF views are not built yet: "could not
-		 * decide" is the honest answer (the SPEC's meaning of SERVFAIL). */
+		/* The SPF view is not built yet: "could not decide" is the honest
+		 * answer (the SPEC's meaning of SERVFAIL). */
 		reply_rcode(&to, DNS_R_SERVFAIL, true);
+		return;
+	case QV_PTR:
+		query_start(w, &dq, &qr, &to);
 		return;
 	case QV_COMBINED:
 	case QV_SCORE:

@@ -28,8 +28,12 @@ struct tcp_conn;
 
 enum query_slot_state { SLOT_PENDING = 0, SLOT_DONE, SLOT_SKIPPED };
 
+struct ptrview_result;
+
 struct query_slot {
-	unsigned src;                 /* index into rt->src */
+	unsigned src;                 /* index into rt->src (not for the PTR slot) */
+	bool is_ptr;                  /* the reverse-DNS check, not a list */
+	struct ptrview_result *ptr;   /* its result (arena) */
 	uint8_t state;                /* enum query_slot_state */
 	uint8_t tier;                 /* enum lookup_tier */
 	enum score_outcome outcome;

@@ -37,6 +37,13 @@ int runtime_new(struct config *cfg_own, struct health_table *ht,
 		rt->qsrc[i].name = cs->name;
 		rt->qsrc[i].type = cs->type;
 	}
+	/* The PTR check adds at most the sum of its positive weights and at
+	 * least the sum of its negative ones: three rules give the tally those
+	 * bounds (their ranges are never matched). */
+	const int ptr_weights[3] = { cfg_own->ptr.weight, cfg_own->ptr.weight_no_ptr,
+				     cfg_own->ptr.weight_no_fcrdns };
+	for (int i = 0; i < 3; i++)
+		rt->ptr_rules.codes[rt->ptr_rules.ncodes++].weight = ptr_weights[i];
 	rt->qzone.apex = cfg_own->zone;
 	rt->qzone.apex_len = cfg_own->zone_len;
 	rt->qzone.sources = rt->qsrc;

@@ -28,6 +28,7 @@ struct runtime {
 	struct rt_source *src;          /* cfg->nsources entries */
 	struct qname_source *qsrc;
 	struct qname_zone qzone;
+	struct score_rules ptr_rules;   /* [ptr] weights, as rules for the tally */
 	uint32_t serial;                /* SOA serial: when it was loaded */
 	uint8_t rname[DNSWIRE_NAME_MAX];/* hostmaster.<apex> */
 	size_t rname_len;
