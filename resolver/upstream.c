@@ -669,23 +669,6 @@ static struct upstream_chan *chan_find(struct upstream_pool *p, const char *serv
 
 /* ----------------------------------------------------------------- pool */
 
-/* Uncompressed wire form, ending exactly at the root label. */
-static bool name_valid(const uint8_t *name, size_t len)
-{
-	size_t i = 0;
-	if (!name || len == 0 || len > DNSWIRE_NAME_MAX)
-		return false;
-	while (i < len) {
-		uint8_t l = name[i];
-		if (l == 0)
-			return i + 1 == len;
-		if (l > 63)
-			return false;
-		i += 1 + (size_t)l;
-	}
-	return false;
-}
-
 static void pool_teardown(struct upstream_pool *p)
 {
 	struct listans a;
@@ -793,7 +776,7 @@ static int query_start(struct upstream_pool *p, const char *servers_csv,
 	uint8_t rnd[UPSTREAM_CASE_RND + 2];
 	int rc;
 
-	if (!p || !(cb || raw_cb) || !name_valid(name, name_len) || timeout_ms == 0)
+	if (!p || !(cb || raw_cb) || !dnswire_name_valid(name, name_len) || timeout_ms == 0)
 		return -EINVAL;
 	if (p->closing)
 		return -ESHUTDOWN;

@@ -99,6 +99,11 @@ static int wire_name_len(const uint8_t *name, size_t len)
 	return -EINVAL;
 }
 
+bool dnswire_name_valid(const uint8_t *name, size_t len)
+{
+	return name && wire_name_len(name, len) == (int)len;
+}
+
 /* ------------------------------------------------------------ names */
 
 int dnswire_read_name(const uint8_t *pkt, size_t len, size_t off, uint8_t *out,

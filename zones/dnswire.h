@@ -106,6 +106,10 @@ struct dnswire_query {
  */
 int dnswire_parse_query(const uint8_t *pkt, size_t len, struct dnswire_query *q);
 
+/* True when name is exactly one well-formed uncompressed wire-form name of
+ * len bytes (labels <= 63, ending at the root, at most 255 bytes). */
+bool dnswire_name_valid(const uint8_t *name, size_t len);
+
 /* Lowercase ASCII letters of a wire-form name in place. */
 void dnswire_name_lower(uint8_t *name, size_t len);
 

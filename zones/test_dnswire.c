@@ -682,6 +682,30 @@ static void test_read_name_too_long_via_pointers(void **state)
 
 /* ------------------------------------------------------------ name helpers */
 
+static void test_name_valid(void **state)
+{
+	static const uint8_t ok[] = "\x03" "www" "\x07" "example" "\x03" "com";
+	uint8_t long_label[66] = { 64 };
+	uint8_t too_long[258];
+	(void)state;
+
+	assert_true(dnswire_name_valid(ok, sizeof(ok)));
+	assert_true(dnswire_name_valid((const uint8_t *)"", 1));
+	/* trailing byte after the root, a missing root, a cut label */
+	assert_false(dnswire_name_valid(ok, sizeof(ok) - 1));
+	assert_false(dnswire_name_valid((const uint8_t *)"\x03www\x00x", 6));
+	assert_false(dnswire_name_valid((const uint8_t *)"\x05ww", 4));
+	assert_false(dnswire_name_valid(ok, 0));
+	assert_false(dnswire_name_valid(NULL, 1));
+	assert_false(dnswire_name_valid(long_label, sizeof(long_label)));
+	for (size_t i = 0; i + 2 < sizeof(too_long); i += 2) {
+		too_long[i] = 1;
+		too_long[i + 1] = 'a';
+	}
+	too_long[sizeof(too_long) - 2] = 0;
+	assert_false(dnswire_name_valid(too_long, sizeof(too_long) - 1));
+}
+
 static void test_name_lower_and_equal(void **state)
 {
 	uint8_t a[] = "\003WwW\007ExAmPlE\003com";
@@ -1314,6 +1338,7 @@ static void test_reader_bad_record_is_sticky(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_name_valid),
 		cmocka_unit_test(test_parse_plain_query),
 		cmocka_unit_test(test_parse_root_query),
 		cmocka_unit_test(test_parse_edns),
