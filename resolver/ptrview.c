@@ -25,8 +25,6 @@
 /* Re-asks at the end of a CNAME chain (RFC 2317 delegations are one link;
  * a few more cover chains split across servers). */
 #define PTRVIEW_CNAME_HOPS 3
-/* CNAME links followed inside one answer, as zones/listans does. */
-#define CNAME_LINKS_MAX 8
 /* Presentation form of a wire name: every byte may become "\DDD". */
 #define NAME_TEXT_MAX (DNSWIRE_NAME_MAX * 4 + 1)
 #define TTL_NONE UINT32_MAX
@@ -437,39 +435,6 @@ static bool negative_ttl(const uint8_t *pkt, size_t len, uint32_t *ttl)
 	return false;
 }
 
-/* The next answer record of class IN owned by name. 1, 0 at the end of the
- * answer section, or -EBADMSG. */
-static int next_owned(struct dnswire_reader *r, const uint8_t *name, size_t name_len,
-		      struct dnswire_rr *rr)
-{
-	uint8_t owner[DNSWIRE_NAME_MAX];
-	int rc;
-
-	while ((rc = dnswire_reader_next(r, rr)) == 1) {
-		if (rr->section != DNSWIRE_AN)
-			return 0;
-		if (rr->rclass != DNS_C_IN)
-			continue;
-		int n = dnswire_read_name(r->pkt, r->len, rr->owner_off, owner, sizeof owner, NULL);
-		if (n < 0)
-			return -EBADMSG;
-		if (dnswire_name_equal(owner, (size_t)n, name, name_len, false))
-			return 1;
-	}
-	return rc;
-}
-
-/* A name in rdata that must fill it exactly (CNAME, PTR). */
-static int rdata_name(const uint8_t *pkt, const struct dnswire_rr *rr, uint8_t *out)
-{
-	size_t end;
-	int n = dnswire_read_name(pkt, rr->rdata_off + rr->rdlen, rr->rdata_off, out,
-				  DNSWIRE_NAME_MAX, &end);
-	if (n < 0 || end != rr->rdata_off + (size_t)rr->rdlen)
-		return -EBADMSG;
-	return n;
-}
-
 /*
  * Follow the question's CNAME chain through the answer section: *name gets
  * its end (the question name when there is none). The CNAMEs' TTLs go into
@@ -478,26 +443,13 @@ static int rdata_name(const uint8_t *pkt, const struct dnswire_rr *rr, uint8_t *
 static int chain_end(struct ptrview_req *req, const struct dnswire_reader *start,
 		     uint8_t *name, size_t *name_len)
 {
+	uint32_t ttl = UINT32_MAX;
 	memcpy(name, start->qname, start->qname_len);
 	*name_len = start->qname_len;
-	for (int links = 0;; links++) {
-		struct dnswire_reader r = *start;
-		struct dnswire_rr rr;
-		int rc;
-
-		while ((rc = next_owned(&r, name, *name_len, &rr)) == 1 &&
-		       rr.type != DNS_T_CNAME)
-			;
-		if (rc <= 0)
-			return rc < 0 ? rc : links;
-		if (links == CNAME_LINKS_MAX)
-			return -EBADMSG;
-		int n = rdata_name(r.pkt, &rr, name);
-		if (n < 0)
-			return n;
-		*name_len = (size_t)n;
-		note_ttl(req, rr.ttl);
-	}
+	int links = dnswire_follow_cnames(start, name, name_len, &ttl);
+	if (links > 0)
+		note_ttl(req, ttl);
+	return links;
 }
 
 /* Keep a PTR target, once (names compare case-insensitively). */
@@ -532,10 +484,10 @@ static int read_ptr_answer(struct ptrview_req *req, const uint8_t *pkt, size_t l
 	    chain_end(req, &start, end, end_len) < 0)
 		return -EBADMSG;
 	r = start;
-	while ((rc = next_owned(&r, end, *end_len, &rr)) == 1) {
+	while ((rc = dnswire_next_answer_for(&r, end, *end_len, &rr)) == 1) {
 		if (rr.type != DNS_T_PTR)
 			continue;
-		int n = rdata_name(pkt, &rr, target);
+		int n = dnswire_read_rdata_name(pkt, &rr, target);
 		if (n < 0)
 			return n;
 		note_ttl(req, rr.ttl);
@@ -561,7 +513,7 @@ static int forward_match(struct ptrview_req *req, const uint8_t *pkt, size_t len
 	    chain_end(req, &start, end, &end_len) < 0)
 		return -EBADMSG;
 	r = start;
-	while ((rc = next_owned(&r, end, end_len, &rr)) == 1) {
+	while ((rc = dnswire_next_answer_for(&r, end, end_len, &rr)) == 1) {
 		if (rr.type != type || rr.rdlen != alen)
 			continue;
 		note_ttl(req, rr.ttl);

@@ -787,3 +787,62 @@ int dnswire_reader_next(struct dnswire_reader *r, struct dnswire_rr *rr)
 	r->section_left[r->section]--;
 	return 1;
 }
+
+/* ------------------------------------------------------ answer walking */
+
+int dnswire_next_answer_for(struct dnswire_reader *r, const uint8_t *name,
+			    size_t name_len, struct dnswire_rr *rr)
+{
+	uint8_t owner[DNSWIRE_NAME_MAX];
+	int rc;
+
+	while ((rc = dnswire_reader_next(r, rr)) == 1) {
+		if (rr->section != DNSWIRE_AN)
+			return 0;
+		if (rr->rclass != DNS_C_IN)
+			continue;
+		int n = dnswire_read_name(r->pkt, r->len, rr->owner_off, owner,
+					  sizeof owner, NULL);
+		if (n < 0)
+			return -EBADMSG;
+		if (dnswire_name_equal(owner, (size_t)n, name, name_len, false))
+			return 1;
+	}
+	return rc;
+}
+
+int dnswire_read_rdata_name(const uint8_t *pkt, const struct dnswire_rr *rr,
+			    uint8_t *out)
+{
+	size_t end;
+	int n = dnswire_read_name(pkt, rr->rdata_off + rr->rdlen, rr->rdata_off, out,
+				  DNSWIRE_NAME_MAX, &end);
+	if (n < 0 || end != rr->rdata_off + (size_t)rr->rdlen)
+		return -EBADMSG;
+	return n;
+}
+
+int dnswire_follow_cnames(const struct dnswire_reader *start, uint8_t *name,
+			  size_t *name_len, uint32_t *min_ttl)
+{
+	for (int links = 0;; links++) {
+		struct dnswire_reader r = *start;
+		struct dnswire_rr rr;
+		int rc;
+
+		while ((rc = dnswire_next_answer_for(&r, name, *name_len, &rr)) == 1 &&
+		       rr.type != DNS_T_CNAME)
+			;
+		if (rc <= 0)
+			return rc < 0 ? rc : links;
+		if (links == DNSWIRE_CNAME_LINKS_MAX)
+			return -EBADMSG;
+		int n = dnswire_read_rdata_name(r.pkt, &rr, name);
+		if (n < 0)
+			return n;
+		*name_len = (size_t)n;
+		uint32_t ttl = rr.ttl > INT32_MAX ? 0 : rr.ttl;
+		if (ttl < *min_ttl)
+			*min_ttl = ttl;
+	}
+}

@@ -301,6 +301,31 @@ int dnswire_reader_next(struct dnswire_reader *r, struct dnswire_rr *rr);
 int dnswire_read_name(const uint8_t *pkt, size_t len, size_t off, uint8_t *out,
 		      size_t cap, size_t *next_off);
 
+/*
+ * The next answer-section record of class IN owned by name (compared without
+ * case). Returns 1 with *rr, 0 at the end of the answer section, -EBADMSG.
+ */
+int dnswire_next_answer_for(struct dnswire_reader *r, const uint8_t *name,
+			    size_t name_len, struct dnswire_rr *rr);
+
+/*
+ * A name in rdata that must fill it exactly (CNAME, PTR, NS). Returns its
+ * wire length in out (DNSWIRE_NAME_MAX bytes) or -EBADMSG.
+ */
+int dnswire_read_rdata_name(const uint8_t *pkt, const struct dnswire_rr *rr,
+			    uint8_t *out);
+
+#define DNSWIRE_CNAME_LINKS_MAX 8
+/*
+ * Follow the CNAME chain from name (updated in place to its end) through the
+ * answer section of the message read by start (which is not advanced).
+ * Returns the links followed, or -EBADMSG (bad rdata, a chain longer than
+ * DNSWIRE_CNAME_LINKS_MAX, loops included). *min_ttl is lowered to the
+ * smallest CNAME TTL (TTLs with the top bit set count as 0, RFC 2181 §8).
+ */
+int dnswire_follow_cnames(const struct dnswire_reader *start, uint8_t *name,
+			  size_t *name_len, uint32_t *min_ttl);
+
 /* Compare two wire-form names: case-insensitively (exact == false) or byte
  * for byte (exact == true). Returns true when equal. */
 bool dnswire_name_equal(const uint8_t *a, size_t alen, const uint8_t *b,

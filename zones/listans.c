@@ -19,7 +19,6 @@
 
 #include "zones/dnswire.h"
 
-#define CNAME_LINKS_MAX 8
 #define TTL_MAX 0x7fffffffu
 #define SOA_FIXED_LEN 20
 #define ENC_HEADER_LEN 2
@@ -136,60 +135,6 @@ static int scan_all_records(struct dnswire_reader r, struct answer_extras *x)
 	return rc;
 }
 
-/* The next answer-section record of class IN owned by name (any case).
- * Returns 1, 0 at the end of the answer section, or -EBADMSG. */
-static int next_answer_for(struct dnswire_reader *r, const uint8_t *name,
-			   size_t name_len, struct dnswire_rr *rr)
-{
-	uint8_t owner[DNSWIRE_NAME_MAX];
-	int rc;
-
-	while ((rc = dnswire_reader_next(r, rr)) == 1) {
-		if (rr->section != DNSWIRE_AN)
-			return 0;
-		if (rr->rclass != DNS_C_IN)
-			continue;
-		int n = dnswire_read_name(r->pkt, r->len, rr->owner_off, owner,
-					  sizeof owner, NULL);
-		if (n < 0)
-			return -EBADMSG;
-		if (dnswire_name_equal(owner, (size_t)n, name, name_len, false))
-			return 1;
-	}
-	return rc;
-}
-
-/*
- * Follow CNAMEs from name (updated in place) through the answer section.
- * Returns the number of links followed, or -EBADMSG (bad CNAME rdata, or a
- * chain longer than CNAME_LINKS_MAX, loops included). *ttl gets the smallest
- * CNAME TTL.
- */
-static int follow_cnames(const struct dnswire_reader *start, uint8_t *name,
-			 size_t *name_len, uint32_t *ttl)
-{
-	for (int links = 0;; links++) {
-		struct dnswire_reader r = *start;
-		struct dnswire_rr rr;
-		int rc;
-
-		while ((rc = next_answer_for(&r, name, *name_len, &rr)) == 1 &&
-		       rr.type != DNS_T_CNAME)
-			;
-		if (rc <= 0)
-			return rc < 0 ? rc : links;
-		if (links == CNAME_LINKS_MAX)
-			return -EBADMSG;
-		size_t end;
-		int n = dnswire_read_name(r.pkt, rr.rdata_off + rr.rdlen, rr.rdata_off,
-					  name, DNSWIRE_NAME_MAX, &end);
-		if (n < 0 || end != rr.rdata_off + rr.rdlen)
-			return -EBADMSG;
-		*name_len = (size_t)n;
-		*ttl = min_u32(*ttl, sane_ttl(rr.ttl));
-	}
-}
-
 static void keep_txt(struct listans *out, const struct dnswire_rr *rr)
 {
 	if ((size_t)LISTANS_TXT_MAX - out->txt_len < 2u + rr->rdlen)
@@ -210,7 +155,7 @@ static int collect_records(const struct dnswire_reader *start, const uint8_t *na
 	struct dnswire_rr rr;
 	int rc, found = 0;
 
-	while ((rc = next_answer_for(&r, name, name_len, &rr)) == 1) {
+	while ((rc = dnswire_next_answer_for(&r, name, name_len, &rr)) == 1) {
 		if (rr.type != qtype)
 			continue;
 		if (qtype == DNS_T_A && out->n_a < LISTANS_MAX_A)
@@ -251,7 +196,7 @@ static int parse_noerror(const struct dnswire_reader *r, const uint8_t *qname,
 	int found;
 
 	memcpy(name, qname, qname_len);
-	if (qtype != DNS_T_CNAME && follow_cnames(r, name, &name_len, &ttl) < 0)
+	if (qtype != DNS_T_CNAME && dnswire_follow_cnames(r, name, &name_len, &ttl) < 0)
 		return -EBADMSG;
 	found = collect_records(r, name, name_len, qtype, out, &ttl);
 	if (found < 0)
