@@ -570,7 +570,7 @@ static int expand(struct ev *ev, const char *s, size_t n, const char *domain,
 			return fail_with(ev, SPF_PERMERROR, "bad macro");
 		i = j + 1;
 
-		const char *val;
+		const char *val = "";
 		if (macro_value(ev, letter, domain, vbuf, sizeof(vbuf), &val) < 0)
 			return -1;
 		size_t vlen = strlen(val);
@@ -1379,6 +1379,80 @@ enum spf_result spf_eval_check_host(const struct spf_eval_req *req,
 		out->explanation[0] = '\0';
 	}
 	return out->result;
+}
+
+/* ------------------------------------------------------------- answers */
+
+size_t spf_eval_format_txt(char *out, size_t cap, enum spf_result r, const char *domain,
+			   const char *ip_text, const char *explanation,
+			   const char *reason)
+{
+	char comment[SPF_EVAL_EXP_MAX + NAME_TEXT_MAX + 64];
+	const char *why = reason && reason[0] ? reason : "no reason given";
+
+	if (cap == 0)
+		return 0;
+	switch (r) {
+	case SPF_PASS:
+		snprintf(comment, sizeof(comment), "%s: %s is a permitted sender", domain, ip_text);
+		break;
+	case SPF_FAIL:
+		if (explanation)
+			snprintf(comment, sizeof(comment), "%s", explanation);
+		else
+			snprintf(comment, sizeof(comment), "%s: %s is not a permitted sender",
+				 domain, ip_text);
+		break;
+	case SPF_SOFTFAIL:
+		snprintf(comment, sizeof(comment), "%s: %s is probably not a permitted sender",
+			 domain, ip_text);
+		break;
+	case SPF_NEUTRAL:
+		snprintf(comment, sizeof(comment), "%s: %s is neither permitted nor denied",
+			 domain, ip_text);
+		break;
+	default:
+		snprintf(comment, sizeof(comment), "%s: %s", domain, why);
+		break;
+	}
+
+	size_t max = cap - 1 < SPF_EVAL_TXT_MAX ? cap - 1 : SPF_EVAL_TXT_MAX;
+	const char *name = spf_result_name(r);
+	size_t o = (size_t)snprintf(out, cap, "%s (", name);
+	if (o + 1 > max) {
+		out[max] = '\0';
+		return strlen(out);
+	}
+	/* Room for ")" at the end, and "..." when the comment is cut. */
+	size_t clen = strlen(comment), esc = 0, i = 0;
+	for (size_t k = 0; k < clen; k++)
+		esc += strchr("()\\", comment[k]) ? 2 : 1;
+	size_t room = max - o - 1;
+	bool cut = esc > room;
+	if (cut)
+		room = room >= 3 ? room - 3 : 0;
+	for (; i < clen; i++) {
+		unsigned char c = (unsigned char)comment[i];
+		bool quote = c == '(' || c == ')' || c == '\\';
+		if ((quote ? 2u : 1u) > room)
+			break;
+		if (c < 0x20 || c > 0x7e)
+			c = '?';
+		if (quote) {
+			out[o++] = '\\';
+			room--;
+		}
+		out[o++] = (char)c;
+		room--;
+	}
+	if (cut) {
+		size_t dots = max - o - 1 < 3 ? max - o - 1 : 3;
+		memcpy(out + o, "...", dots);
+		o += dots;
+	}
+	out[o++] = ')';
+	out[o] = '\0';
+	return o;
 }
 
 static const char *const result_names[] = {

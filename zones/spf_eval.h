@@ -125,6 +125,26 @@ struct spf_eval_out {
 enum spf_result spf_eval_check_host(const struct spf_eval_req *req,
 				    struct spf_eval_out *out);
 
+/* ------------------------------------------------------------- answers */
+
+/* The spf. view's TXT is one character-string: under 255 bytes. */
+#define SPF_EVAL_TXT_MAX 254
+
+/*
+ * The TXT answer of the spf. view, a Received-SPF header value (RFC 7208
+ * §9.1): the result, then a comment. A fail's comment is explanation when
+ * not NULL (the domain's exp=), else "<domain>: <ip> is not a permitted
+ * sender"; pass, softfail and neutral say so in the same form; none,
+ * permerror and temperror give "<domain>: <reason>". Bytes outside
+ * printable ASCII become '?', parentheses and backslashes are escaped
+ * (RFC 5322 quoted-pair); a comment too long is cut and ends in "...".
+ * Writes at most min(cap - 1, SPF_EVAL_TXT_MAX) bytes and a NUL; returns
+ * the length.
+ */
+size_t spf_eval_format_txt(char *out, size_t cap, enum spf_result r, const char *domain,
+			   const char *ip_text, const char *explanation,
+			   const char *reason);
+
 /* "pass", "fail", ... ("?" for a value out of range). */
 const char *spf_result_name(enum spf_result r);
 

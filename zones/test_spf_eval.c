@@ -547,6 +547,52 @@ static void test_answer_add(void **state)
 	assert_int_equal(a.n, SPF_ANS_MAX_RR);
 }
 
+static void test_format_txt(void **state)
+{
+	char txt[300], longexp[400];
+	size_t n;
+	(void)state;
+	n = spf_eval_format_txt(txt, sizeof(txt), SPF_FAIL, "example.com", "192.0.2.9", NULL, NULL);
+	assert_string_equal(txt, "fail (example.com: 192.0.2.9 is not a permitted sender)");
+	assert_int_equal(n, strlen(txt));
+	spf_eval_format_txt(txt, sizeof(txt), SPF_FAIL, "example.com", "192.0.2.9",
+			    "See http://x/(why)\\ \x01\xff", NULL);
+	assert_string_equal(txt, "fail (See http://x/\\(why\\)\\\\ ?" "?)");
+	spf_eval_format_txt(txt, sizeof(txt), SPF_PASS, "example.com", "2001:db8::1", NULL, "x");
+	assert_string_equal(txt, "pass (example.com: 2001:db8::1 is a permitted sender)");
+	spf_eval_format_txt(txt, sizeof(txt), SPF_SOFTFAIL, "e.com", "192.0.2.9", "unused", NULL);
+	assert_string_equal(txt, "softfail (e.com: 192.0.2.9 is probably not a permitted sender)");
+	spf_eval_format_txt(txt, sizeof(txt), SPF_NEUTRAL, "e.com", "192.0.2.9", NULL, NULL);
+	assert_string_equal(txt, "neutral (e.com: 192.0.2.9 is neither permitted nor denied)");
+	spf_eval_format_txt(txt, sizeof(txt), SPF_PERMERROR, "e.com", "192.0.2.9", NULL,
+			    "more than 10 DNS-querying terms");
+	assert_string_equal(txt, "permerror (e.com: more than 10 DNS-querying terms)");
+	spf_eval_format_txt(txt, sizeof(txt), SPF_NONE, "e.com", "192.0.2.9", NULL, NULL);
+	assert_string_equal(txt, "none (e.com: no reason given)");
+
+	/* Too long: cut to 254 bytes, "..." and the closing parenthesis kept,
+	 * never half an escape. */
+	memset(longexp, '(', sizeof(longexp) - 1);
+	longexp[sizeof(longexp) - 1] = '\0';
+	n = spf_eval_format_txt(txt, sizeof(txt), SPF_FAIL, "e.com", "192.0.2.9", longexp, NULL);
+	assert_int_equal(n, strlen(txt));
+	assert_true(n <= SPF_EVAL_TXT_MAX);
+	assert_true(n >= SPF_EVAL_TXT_MAX - 1);
+	assert_string_equal(txt + n - 5, "(...)");
+	assert_int_equal(txt[n - 6], '\\');
+	memset(longexp, 'x', sizeof(longexp) - 1);
+	n = spf_eval_format_txt(txt, sizeof(txt), SPF_FAIL, "e.com", "192.0.2.9", longexp, NULL);
+	assert_int_equal(n, SPF_EVAL_TXT_MAX);
+	assert_string_equal(txt + n - 5, "x...)");
+	/* A small buffer bounds everything. */
+	n = spf_eval_format_txt(txt, 12, SPF_FAIL, "e.com", "192.0.2.9", NULL, NULL);
+	assert_int_equal(n, 11);
+	assert_string_equal(txt, "fail (e...)");
+	n = spf_eval_format_txt(txt, 4, SPF_TEMPERROR, "e.com", "192.0.2.9", NULL, NULL);
+	assert_int_equal(n, 3);
+	assert_string_equal(txt, "tem");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -564,6 +610,7 @@ int main(void)
 		cmocka_unit_test(test_garbage_records),
 		cmocka_unit_test(test_result_names),
 		cmocka_unit_test(test_answer_add),
+		cmocka_unit_test(test_format_txt),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
