@@ -26,9 +26,10 @@
 #   BENCH_BUILD      build directory (default <repo>/build-bench, release)
 #   RBLMUXD          use this rblmuxd binary instead of building one
 #   BENCH_KEEP       1: keep the scratch directory (zones, configs, logs)
-#   BENCH_NICE       niceness of the servers and dnsperf when run as root
-#                    (default -19, so that other processes on a shared
-#                    machine take less of their cores; 0 = leave it)
+#   BENCH_NICE       niceness of the servers and dnsperf, and of the
+#                    session's autogroup, when run as root (default -19, so
+#                    that other processes on a shared machine take less of
+#                    their cores; 0 = leave it)
 #   BENCH_QUIET_WAIT seconds, over the whole benchmark, it may spend waiting
 #                    for other processes to leave the cores idle before a
 #                    run (default 120; 0 = never wait)
@@ -161,14 +162,30 @@ stop_all() {
 }
 cleanup() {
 	stop_all
+	if [ -n "$autogroup_was" ]; then
+		echo "$autogroup_was" >"/proc/$$/autogroup" 2>/dev/null || true
+	fi
 	if [ "$keep" = 1 ]; then
 		log "scratch kept in $work"
 	else
 		rm -rf "$work"
 	fi
 }
+autogroup_was=""
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# With autogroups, niceness only ranks processes of one session against each
+# other: the session's own group must rank high too for a compiler in another
+# session not to take half a core. Put back at exit.
+if [ "$nice_level" != 0 ] &&
+	[ "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null)" = 1 ] &&
+	[ -w "/proc/$$/autogroup" ]; then
+	was=$(awk '{ print $NF }' "/proc/$$/autogroup")
+	if echo "$nice_level" >"/proc/$$/autogroup" 2>/dev/null; then
+		autogroup_was=$was
+	fi
+fi
 
 # --- rblmuxd, built for release ------------------------------------------
 
