@@ -12,8 +12,9 @@
  * as root it becomes an unprivileged user (default "nobody"); it can gain
  * no privileges again, is not dumpable, gets no core file, a bounded
  * address space; and a seccomp filter (x86-64, aarch64) lets its threads
- * only read and write the descriptors they have, manage memory and wait:
- * any other system call kills the process, which rblmuxd then restarts.
+ * only read and write the descriptors they have, manage memory and wait
+ * (opening a file fails with EACCES): any other system call kills the
+ * process, which rblmuxd then restarts.
  *
  * Threads: the main thread reads frames; N evaluator threads each run one
  * check at a time with the synchronous evaluator (zones/spf_eval), blocking
@@ -354,6 +355,9 @@ static void limit_resources(void)
 #define SYSCALL_ALLOW(nr) \
 	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), \
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+#define SYSCALL_REFUSE(nr) \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), \
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES)
 
 /* After the threads exist: they need no more clone, open, socket, exec. */
 static int install_seccomp(void)
@@ -394,6 +398,12 @@ static int install_seccomp(void)
 #endif
 		SYSCALL_ALLOW(__NR_exit),
 		SYSCALL_ALLOW(__NR_exit_group),
+		/* glibc's malloc reads /proc/sys/vm/overcommit_memory the first
+		 * time it shrinks a thread's heap, and copes without it. */
+		SYSCALL_REFUSE(__NR_openat),
+#ifdef __NR_open
+		SYSCALL_REFUSE(__NR_open),
+#endif
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
 	};
 	struct sock_fprog prog = {

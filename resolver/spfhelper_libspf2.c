@@ -11,7 +11,8 @@
  * those of names an MX or PTR answer gave), void lookups, and the check's
  * deadline. Past a limit, lookups answer "no data" at once and the result
  * becomes permerror. libspf2's "invalid" result becomes temperror after a
- * DNS error, else permerror.
+ * DNS error, else permerror. libspf2 reads an explanation's spaces as macro
+ * errors: in TXT records that are not SPF records they are given as "%_".
  */
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <spf2/spf.h>
@@ -160,12 +162,22 @@ static SPF_dns_rr_t *guarded_lookup(SPF_dns_server_t *d, const char *domain, ns_
 				continue;
 			memcpy(&rr->rr[n]->aaaa, data, 16);
 			break;
-		case ns_t_txt:
-			if (SPF_dns_rr_buf_realloc(rr, n, len + 1))
+		case ns_t_txt: {
+			bool spf = len >= 6 && strncasecmp((const char *)data, "v=spf1", 6) == 0;
+			if (SPF_dns_rr_buf_realloc(rr, n, 2 * len + 1))
 				continue;
-			memcpy(rr->rr[n]->txt, data, len);
-			rr->rr[n]->txt[len] = '\0';
+			size_t o = 0;
+			for (size_t k = 0; k < len; k++) {
+				if (data[k] == ' ' && !spf) {
+					rr->rr[n]->txt[o++] = '%';
+					rr->rr[n]->txt[o++] = '_';
+				} else {
+					rr->rr[n]->txt[o++] = (char)data[k];
+				}
+			}
+			rr->rr[n]->txt[o] = '\0';
 			break;
+		}
 		default: /* MX, PTR: a name */
 			wire_to_text(data, len, text, sizeof(text));
 			if (SPF_dns_rr_buf_realloc(rr, n, strlen(text) + 1))
@@ -206,6 +218,8 @@ static bool thread_init(const char *receiver)
 	if (!T.server)
 		return false;
 	SPF_server_set_rec_dom(T.server, receiver);
+	/* Its sanitizing turns the spaces of explanations into '%'. */
+	SPF_server_set_sanitize(T.server, 0);
 	SPF_response_t *resp = NULL;
 	SPF_server_set_explanation(T.server, NO_EXPLANATION, &resp);
 	if (resp)
