@@ -10,6 +10,7 @@
 #include "resolver/health.h"
 #include "resolver/inflight.h"
 #include "resolver/log.h"
+#include "resolver/metrics.h"
 #include "resolver/query.h"
 #include "resolver/runtime.h"
 #include "resolver/server.h"
@@ -144,6 +145,7 @@ static void lookup_complete(struct lookup *lk, const struct listans *ans,
 		failed = score_source(&src->cfg->rules, ans, &weight, &code) == SCORE_FAILED;
 	}
 	health_record(src->health, failed, latency_us);
+	metrics_upstream(w, src->health->zone_id, ans->status, failed, latency_us);
 
 	struct lookup_result *res = malloc(sizeof(*res));
 	if (!res) {

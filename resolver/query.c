@@ -11,6 +11,7 @@
 #include "resolver/frontend.h"
 #include "resolver/health.h"
 #include "resolver/log.h"
+#include "resolver/metrics.h"
 #include "resolver/ptrview.h"
 #include "resolver/runtime.h"
 #include "resolver/server.h"
@@ -33,6 +34,8 @@ struct reply_to {
 	uv_udp_t *udp;
 	const struct sockaddr *peer;
 	struct tcp_conn *conn;
+	int view;                     /* for metrics: enum qname_view or METRICS_VIEW_NONE */
+	uint64_t start_ms;            /* for metrics: loop time of the question, 0: now */
 };
 
 /* ----------------------------------------------------------- writing */
@@ -64,6 +67,7 @@ static void reply_send(const struct reply_to *to, struct dnswire_writer *wr,
 		dnswire_write_opt(wr, to->dq, (uint16_t)to->cfg->udp_max_size, diag);
 	size_t len = dnswire_finish(wr);
 	w->stats.answers++;
+	metrics_answer(w, to->view, to->dq->qtype, w->out[3] & 0x0fu, to->start_ms);
 	if (w->stopping)
 		return;
 	if (to->conn)
@@ -300,6 +304,8 @@ static struct reply_to query_reply_to(struct query *q)
 		.w = q->w, .cfg = q->rt->cfg, .dq = &q->dq, .udp = q->udp,
 		.peer = (const struct sockaddr *)&q->peer, .conn = q->conn,
 	};
+	to.view = (int)q->qr.view;
+	to.start_ms = q->deadline_ms - q->rt->cfg->deadline_ms;
 	return to;
 }
 
@@ -556,6 +562,7 @@ static void slot_apply(struct query *q, unsigned idx, const struct lookup_result
 	}
 	s->state = SLOT_DONE;
 	s->tier = res->tier;
+	metrics_lookup(q->w, src->health->zone_id, res->tier);
 	s->stale = stale;
 	s->latency_us = res->latency_us;
 	s->ttl_left = res->expire > res->now ? res->expire - res->now : 0;
@@ -789,6 +796,7 @@ void query_handle_packet(struct worker *w, const uint8_t *pkt, size_t len,
 	}
 	struct reply_to to = { .w = w, .cfg = cfg, .dq = &dq, .udp = udp,
 			       .peer = peer, .conn = conn };
+	to.view = METRICS_VIEW_NONE;
 	if (!frontend_allowed(cfg, peer)) {
 		w->stats.refused++;
 		reply_rcode(&to, DNS_R_REFUSED, false);
@@ -808,6 +816,7 @@ void query_handle_packet(struct worker *w, const uint8_t *pkt, size_t len,
 		if (reply_begin(&to, &wr, DNS_R_NOERROR, false) == 0) {
 			dnswire_write_badvers(&wr, &dq, (uint16_t)cfg->udp_max_size);
 			w->stats.answers++;
+			metrics_answer(w, METRICS_VIEW_NONE, dq.qtype, DNS_R_BADVERS, 0);
 			size_t n = dnswire_finish(&wr);
 			if (conn)
 				frontend_tcp_send(conn, w->out, n);
@@ -825,6 +834,7 @@ void query_handle_packet(struct worker *w, const uint8_t *pkt, size_t len,
 		reply_rcode(&to, DNS_R_FORMERR, false);
 		return;
 	}
+	to.view = (int)qr.view;
 	/* Zone transfers: there is no zone to transfer. */
 	if (dq.qtype == 251 || dq.qtype == 252) {
 		reply_rcode(&to, qr.view == QV_OUTSIDE ? DNS_R_REFUSED : DNS_R_NOTIMP,

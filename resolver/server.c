@@ -11,8 +11,10 @@
 #include "resolver/frontend.h"
 #include "resolver/log.h"
 #include "resolver/lookup.h"
+#include "resolver/metrics.h"
 #include "resolver/probe.h"
 #include "resolver/query.h"
+#include "resolver/sdnotify.h"
 
 /* An answer for a query waiting on another loop's lookup. */
 struct worker_msg {
@@ -218,6 +220,7 @@ static void reload_after_cb(uv_work_t *req, int status)
 {
 	struct server *srv = req->data;
 	srv->reloading = false;
+	sdnotify_send("READY=1");
 	struct config *cfg = srv->reload_cfg;
 	srv->reload_cfg = NULL;
 	if (status < 0 || !cfg) {
@@ -261,15 +264,18 @@ static void signal_cb(uv_signal_t *s, int signum)
 		if (srv->reloading)
 			return;
 		srv->reloading = true;
+		sdnotify_reloading();
 		srv->reload_work.data = srv;
 		if (uv_queue_work(&srv->workers[0].loop, &srv->reload_work, reload_work_cb,
 				  reload_after_cb) < 0) {
 			srv->reloading = false;
+			sdnotify_send("READY=1");
 			log_err("reload: could not start");
 		}
 		return;
 	}
 	log_notice("signal %d: stopping", signum);
+	sdnotify_send("STOPPING=1");
 	for (unsigned i = 0; i < srv->nworkers; i++) {
 		atomic_store(&srv->workers[i].want_stop, 1);
 		uv_async_send(&srv->workers[i].async);
@@ -298,6 +304,7 @@ static void worker_stop(struct worker *w)
 		uv_close((uv_handle_t *)&srv->sig_term, handle_closed);
 		uv_close((uv_handle_t *)&srv->sig_int, handle_closed);
 		uv_close((uv_handle_t *)&srv->probe_timer, handle_closed);
+		metrics_stop(srv);
 	}
 	/* From here on, answers that other loops deliver are dropped by
 	 * worker_post: the async handle they would wake is closing. */
@@ -387,8 +394,6 @@ int server_run(const char *config_path, struct config *cfg_own)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	if (cfg_own->metrics.len)
-		log_warn("[server] metrics is set but the metrics endpoint is not built yet");
 	if ((rc = runtime_new(cfg_own, srv.health, &srv.rt)) < 0) {
 		log_err("cannot start: %s", strerror(-rc));
 		goto fail;
@@ -410,6 +415,8 @@ int server_run(const char *config_path, struct config *cfg_own)
 			goto fail;
 		}
 	}
+	if ((rc = metrics_start(&srv)) < 0)
+		goto fail_workers;
 	if ((rc = server_drop_privileges(srv.rt->cfg->user)) < 0)
 		goto fail_workers;
 
@@ -435,6 +442,8 @@ int server_run(const char *config_path, struct config *cfg_own)
 	log_notice("rblmuxd %s ready: zone %s, %zu sources, %u loop%s", RBLMUX_VERSION,
 		   srv.rt->cfg->zone_text, srv.rt->cfg->nsources, threads,
 		   threads == 1 ? "" : "s");
+	sdnotify_printf("READY=1\nSTATUS=answering %s with %zu sources", srv.rt->cfg->zone_text,
+			srv.rt->cfg->nsources);
 	worker_thread(w0);
 	for (unsigned i = 1; i < threads; i++)
 		uv_thread_join(&srv.workers[i].thread);
@@ -446,6 +455,7 @@ fail_workers:
 	for (unsigned i = 0; i < srv.nworkers; i++)
 		worker_fini(&srv.workers[i]);
 	free(srv.workers);
+	metrics_free();
 fail:
 	if (srv.rt)
 		runtime_unref(srv.rt);
