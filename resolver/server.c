@@ -415,8 +415,6 @@ int server_run(const char *config_path, struct config *cfg_own)
 			goto fail;
 		}
 	}
-	if ((rc = metrics_start(&srv)) < 0)
-		goto fail_workers;
 	if ((rc = server_drop_privileges(srv.rt->cfg->user)) < 0)
 		goto fail_workers;
 
@@ -431,6 +429,9 @@ int server_run(const char *config_path, struct config *cfg_own)
 	uv_timer_init(&w0->loop, &srv.probe_timer);
 	srv.probe_timer.data = w0;
 	uv_timer_start(&srv.probe_timer, probe_timer_cb, 0, srv.rt->cfg->probe_interval_ms);
+	/* After the signal handles exist: a failure stops worker 0, which closes them. */
+	if ((rc = metrics_start(&srv)) < 0)
+		goto fail_workers;
 
 	for (unsigned i = 1; i < threads; i++) {
 		if ((rc = uv_thread_create(&srv.workers[i].thread, worker_thread,
