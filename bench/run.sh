@@ -582,7 +582,7 @@ median() {
 }
 col() { awk -F, -v s="$1" -v c="$2" '$1 == s { print $c }' "$csv"; }
 declare -A med_qps=() med_us=() lost_pct=() all_ok=() spread=() upstream_max=() med_foreign=() \
-	med_cforeign=()
+	med_cforeign=() med_util=()
 for s in "${order[@]}"; do
 	med_qps[$s]=$(col "$s" 6 | median)
 	med_us[$s]=$(col "$s" 8 | median)
@@ -595,6 +595,7 @@ for s in "${order[@]}"; do
 	upstream_max[$s]=$(col "$s" 12 | sort -g | tail -n 1)
 	med_foreign[$s]=$(foreign_pct "$(col "$s" 14 | median)")
 	med_cforeign[$s]=$(foreign_pct "$(col "$s" 15 | median)")
+	med_util[$s]=$(foreign_pct "$(col "$s" 7 | median)")
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b ? a / b : 0 }'; }
@@ -619,7 +620,7 @@ summary=$work/summary.txt
 	echo "  niceness $nice_level; servers on core $server_cpu, dnsperf on core $client_cpu (-c $clients -q $outstanding${max_qps:+ -Q $max_qps}; -c $auto_clients for threads=auto),"
 	echo "  $runs alternated run(s) of ${duration}s per server, $nips names, medians; CPU = utime+stime / answers"
 	echo
-	printf '%-38s %8s %7s %11s %13s %8s %9s %9s\n' "server" "QPS" "lost %" "CPU us/ans" "(min-max)" "answers" "upstream" "foreign"
+	printf '%-38s %8s %7s %11s %13s %5s %8s %9s %9s\n' "server" "QPS" "lost %" "CPU us/ans" "(min-max)" "CPU" "answers" "upstream" "foreign"
 	for s in "${order[@]}"; do
 		up=${upstream_max[$s]}
 		[ "$s" = rbldnsd ] || [ "$s" = echo ] && up=-
@@ -628,17 +629,23 @@ summary=$work/summary.txt
 		[ "$s" = echo ] && ok=-
 		fg="${med_foreign[$s]}%/${med_cforeign[$s]}%"
 		[ "$s" = rblmuxd-auto ] && fg="-/${med_cforeign[$s]}%"
-		printf '%-38s %8.0f %7s %11.2f %6.2f-%-6.2f %8s %9s %9s\n' "${label[$s]}" "${med_qps[$s]}" \
-			"${lost_pct[$s]}" "${med_us[$s]}" "$lo" "$hi" "$ok" "$up" "$fg"
+		printf '%-38s %8.0f %7s %11.2f %6.2f-%-6.2f %4s%% %8s %9s %9s\n' "${label[$s]}" "${med_qps[$s]}" \
+			"${lost_pct[$s]}" "${med_us[$s]}" "$lo" "$hi" "${med_util[$s]}" "$ok" "$up" "$fg"
 	done
 	echo
+	echo "  CPU: the server's median CPU time over a run, in % of one core (100%: saturated)"
 	echo "  answers: rcode mix matches the stand-in data in every run (the echo is not checked)"
 	echo "  upstream: most rbldnsd CPU ticks spent during one of the server's runs (0 = answered from cache)"
 	echo "  foreign: median share of the server's / dnsperf's core used by other processes during its runs"
-	echo "  (for threads=auto, of both cores)"
+	echo "  (for threads=auto, of both cores); on a core the server does not fill, it is idle time put to use"
 	echo "  (waited $((quiet_budget - quiet_left)) s of $quiet_budget s for idle cores before runs)"
+	# Other load matters where it took time a saturated side wanted:
+	# dnsperf's core is always full, the server's when the two add up.
 	worst=$(for s in "${order[@]}"; do
-		[ "$s" = rblmuxd-auto ] || echo "${med_foreign[$s]}"
+		if [ "$s" != rblmuxd-auto ] &&
+			[ $((med_util[$s] + med_foreign[$s])) -ge 90 ]; then
+			echo "${med_foreign[$s]}"
+		fi
 		echo "${med_cforeign[$s]}"
 	done | sort -g | tail -n 1)
 	if [ "$worst" -gt 5 ]; then
