@@ -774,8 +774,11 @@ static void query_start(struct worker *w, const struct dnswire_query *dq,
 		}
 	}
 	q->pending--;
+	/* Every lookup may have answered from the cache: then query_progress
+	 * frees q, so look at it before. */
+	bool undecided = !q->answered && !query_decided(q);
 	query_progress(q);
-	if (!q->answered)
+	if (undecided)
 		deadline_add(q);
 }
 
