@@ -2,7 +2,9 @@
 # tools/deps.sh: install the Debian 12 packages rblmux needs to build, test and
 # run its demo, if any is missing. Fast when everything is there (dpkg only).
 # Installing never starts services: a policy-rc.d that answers 101 keeps
-# rbldnsd, unbound and redis-server from taking ports on a fresh host.
+# rbldnsd, unbound, redis-server and postfix from taking ports on a fresh host.
+# Postfix is preseeded to "No configuration": the mail-path tests run their own
+# instance (tests/test_mta.py) and the host's /etc/postfix stays untouched.
 set -euo pipefail
 
 PACKAGES=(
@@ -10,6 +12,11 @@ PACKAGES=(
 	libuv1-dev libc-ares-dev libhiredis-dev libspf2-dev libcmocka-dev
 	rbldnsd dnsutils python3-pytest python3-dnspython
 	redis-server unbound dnsperf
+	# the mail-path tests: sendmail-cf is only the m4 macros (sendmail-bin
+	# conflicts with postfix); libio-socket-inet6-perl is swaks's IPv6, a
+	# Recommends that --no-install-recommends would skip, as is unbound's
+	# dns-root-data (the root trust anchor the tests validate with)
+	postfix swaks libio-socket-inet6-perl iproute2 m4 sendmail-cf dns-root-data
 )
 
 missing=()
@@ -43,6 +50,11 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
+
+# Noninteractive, postfix would take its default (Internet Site) and write an
+# /etc/postfix/main.cf; the tests run their own instance and need none.
+echo "postfix postfix/main_mailer_type select No configuration" |
+	"${SUDO[@]}" debconf-set-selections
 
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get update -q
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
