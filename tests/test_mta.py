@@ -2,11 +2,11 @@
 
 A private network namespace holds the whole path: the demo lists (Debian's
 rbldnsd serving tools/demo/ on 127.0.0.1:5301), rblmuxd with the demo
-configuration (127.0.0.1:5353), Debian's unbound on 127.0.0.1:53 (validating with
-the root trust anchor, as Debian's does by default) with the stub
-zone of tests/mta/unbound.conf, and a private Postfix instance (smtpd on port
-25 with reject_rbl_client, postscreen on 2525 with the score view) configured
-by tests/mta/main.cf. `ip netns exec` gives Postfix the namespace's own
+configuration (127.0.0.1:5353), Debian's unbound on 127.0.0.1:53 with the stub
+zone of tests/mta/unbound.conf (validating with the root trust anchor, as
+Debian's does by default), and a private Postfix instance (smtpd on port 25
+with reject_rbl_client, postscreen on 2525 with the score view) configured by
+tests/mta/main.cf. `ip netns exec` gives Postfix the namespace's own
 /etc/netns/NAME/resolv.conf ("nameserver 127.0.0.1"), so Postfix resolves
 through unbound the way a deployment does, and the machine's resolver
 configuration is never touched.
