@@ -73,7 +73,7 @@ static const char *const section_names[SEC_COUNT] = {
 
 enum key_id {
 	K_LISTEN, K_ZONE, K_THREADS, K_ALLOW, K_USER, K_METRICS, K_TCP_IDLE,
-	K_TCP_MAX, K_UDP_MAX_SIZE,
+	K_TCP_MAX, K_UDP_MAX_SIZE, K_RRL_RATE, K_RRL_SLIP, K_RRL_EXEMPT,
 	K_SERVERS, K_TIMEOUT, K_DEADLINE, K_PROBE_INTERVAL, K_MAX_INFLIGHT,
 	K_THRESHOLD, K_ON_INCOMPLETE,
 	K_REDIS, K_REDIS_PASSWORD, K_REDIS_DB, K_REDIS_TIMEOUT, K_KEY_PREFIX, K_MEMORY, K_MIN_TTL,
@@ -99,6 +99,9 @@ static const struct {
 	[K_TCP_IDLE] = { SEC_SERVER, "tcp_idle" },
 	[K_TCP_MAX] = { SEC_SERVER, "tcp_max" },
 	[K_UDP_MAX_SIZE] = { SEC_SERVER, "udp_max_size" },
+	[K_RRL_RATE] = { SEC_SERVER, "rrl_rate" },
+	[K_RRL_SLIP] = { SEC_SERVER, "rrl_slip" },
+	[K_RRL_EXEMPT] = { SEC_SERVER, "rrl_exempt" },
 	[K_SERVERS] = { SEC_UPSTREAM, "servers" },
 	[K_TIMEOUT] = { SEC_UPSTREAM, "timeout" },
 	[K_DEADLINE] = { SEC_UPSTREAM, "deadline" },
@@ -529,6 +532,8 @@ static int config_defaults(struct config *c)
 {
 	static const char *const listen[] = { "127.0.0.1:5353", "[::1]:5353" };
 	static const char *const allow[] = { "127.0.0.0/8", "::1/128" };
+	/* The MTA on the same host: it cannot be spoofed from outside. */
+	static const char *const rrl_exempt[] = { "127.0.0.0/8", "::1/128" };
 	int rc;
 
 	memset(c, 0, sizeof(*c));
@@ -549,6 +554,13 @@ static int config_defaults(struct config *c)
 	c->tcp_idle_ms = 10 * MS_PER_S;
 	c->tcp_max = 256;
 	c->udp_max_size = 1232;
+	c->rrl_rate = 100;
+	c->rrl_slip = 2;
+	for (size_t i = 0; i < sizeof(rrl_exempt) / sizeof(rrl_exempt[0]); i++) {
+		rc = config_parse_cidr(rrl_exempt[i], &c->rrl_exempt[c->nrrl_exempt++]);
+		if (rc < 0)
+			return rc;
+	}
 
 	c->servers.system = true;
 	c->timeout_ms = 1500;
@@ -788,6 +800,44 @@ static void set_allow(struct parser *p, int line, char *v, struct config *c)
 	if (ok) {
 		memcpy(c->allow, cidrs, n * sizeof(cidrs[0]));
 		c->nallow = n;
+	}
+}
+
+/* Networks never rate limited (resolver/rrl.h); "none" or empty: none. */
+static void set_rrl_exempt(struct parser *p, int line, char *v, struct config *c)
+{
+	struct config_cidr cidrs[CONFIG_MAX_ACL];
+	char *cur, *item;
+	size_t n = 0;
+	bool ok = true;
+
+	if (strcasecmp(v, "none") == 0) {
+		c->nrrl_exempt = 0;
+		return;
+	}
+	cur = list_begin(v);
+	while ((item = list_next(&cur)) != NULL) {
+		if (*item == '\0') {
+			report(p, line, "rrl_exempt: empty item in the list (none for no exemption)");
+			ok = false;
+			continue;
+		}
+		if (n == CONFIG_MAX_ACL) {
+			report(p, line, "rrl_exempt: more than %d networks", CONFIG_MAX_ACL);
+			ok = false;
+			break;
+		}
+		if (config_parse_cidr(item, &cidrs[n]) != 0) {
+			report(p, line, "rrl_exempt: \"%.80s\" is not an address or network "
+			       "(127.0.0.0/8, ::1/128) or none", item);
+			ok = false;
+			continue;
+		}
+		n++;
+	}
+	if (ok) {
+		memcpy(c->rrl_exempt, cidrs, n * sizeof(cidrs[0]));
+		c->nrrl_exempt = n;
 	}
 }
 
@@ -1157,6 +1207,15 @@ static void set_key(struct parser *p, enum key_id k, char *v, int line)
 	case K_UDP_MAX_SIZE:
 		/* RFC 6891 §6.2.5: below 512 means 512. */
 		get_u32(p, line, key, v, DNSWIRE_UDP_MIN, 65535, &c->udp_max_size);
+		break;
+	case K_RRL_RATE:
+		get_u32(p, line, key, v, 0, 1000000, &c->rrl_rate);
+		break;
+	case K_RRL_SLIP:
+		get_u32(p, line, key, v, 0, 10, &c->rrl_slip);
+		break;
+	case K_RRL_EXEMPT:
+		set_rrl_exempt(p, line, v, c);
 		break;
 	case K_SERVERS:
 		set_servers(p, line, v, false, &c->servers);

@@ -90,6 +90,13 @@ struct config {
 	uint32_t tcp_idle_ms;                   /* [server] tcp_idle, default 10s */
 	uint32_t tcp_max;                       /* [server] tcp_max, default 256 per thread */
 	uint32_t udp_max_size;                  /* [server] udp_max_size, default 1232 */
+	uint32_t rrl_rate;                      /* [server] rrl_rate: UDP answers per second
+						 * per client network (resolver/rrl.h),
+						 * default 100, 0 = off */
+	uint32_t rrl_slip;                      /* [server] rrl_slip, default 2, 0 = drop all */
+	struct config_cidr rrl_exempt[CONFIG_MAX_ACL]; /* [server] rrl_exempt, default
+							 * 127.0.0.0/8, ::1/128 */
+	size_t nrrl_exempt;
 
 	/* [upstream] */
 	struct config_servers servers;

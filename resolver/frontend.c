@@ -11,6 +11,7 @@
 #include "resolver/config.h"
 #include "resolver/log.h"
 #include "resolver/query.h"
+#include "resolver/rrl.h"
 #include "resolver/server.h"
 
 /* libuv's recvmmsg path reads one datagram per 64 KiB of buffer. */
@@ -46,6 +47,7 @@ struct frontend {
 	uint32_t tcp_idle_ms, tcp_max;
 	struct tcp_conn *conns;
 	uint8_t *rbuf;              /* recvmmsg buffer, shared by this loop's UDP sockets */
+	struct rrl_table *rrl;      /* this loop's UDP response rate limits */
 };
 
 static int bind_socket(const struct config_addr *a, int type)
@@ -79,6 +81,7 @@ static void fe_handle_closed(uv_handle_t *h)
 {
 	struct frontend *fe = h->data;
 	if (--fe->handles_open == 0) {
+		rrl_free(fe->rrl);
 		free(fe->rbuf);
 		free(fe);
 	}
@@ -109,6 +112,22 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 void frontend_udp_send(uv_udp_t *udp, const struct sockaddr *peer,
 		       const uint8_t *msg, size_t len)
 {
+	struct frontend *fe = udp->data;
+	uint8_t slipped[RRL_SLIP_MAX];
+	switch (rrl_check_peer(fe->rrl, fe->w->rt->cfg, peer, worker_now_ms(fe->w))) {
+	case RRL_SEND:
+		break;
+	case RRL_SLIP: {
+		int n = rrl_truncate(msg, len, slipped, sizeof(slipped));
+		if (n < 0)
+			return;
+		msg = slipped;
+		len = (size_t)n;
+		break;
+	}
+	case RRL_DROP:
+		return;
+	}
 	uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
 	int rc = uv_udp_try_send(udp, &b, 1, peer);
 	if (rc < 0)
@@ -310,7 +329,8 @@ int frontend_open(struct worker *w, const struct config *cfg)
 	fe->tcp_idle_ms = cfg->tcp_idle_ms;
 	fe->tcp_max = cfg->tcp_max;
 	fe->rbuf = malloc(UDP_DGRAM_SLOT * UDP_BATCH);
-	if (!fe->rbuf) {
+	if (!fe->rbuf || rrl_new(RRL_ENTRIES_DEFAULT, &fe->rrl) < 0) {
+		free(fe->rbuf);
 		free(fe);
 		return -ENOMEM;
 	}
@@ -378,6 +398,7 @@ void frontend_close(struct worker *w)
 	while (fe->conns)
 		conn_close(fe->conns);
 	if (fe->handles_open == 0) {
+		rrl_free(fe->rrl);
 		free(fe->rbuf);
 		free(fe);
 		return;

@@ -1253,6 +1253,50 @@ static void test_mutations(void **state)
 	free(text);
 }
 
+/* ----------------------------------------------------------------- RRL */
+
+static void test_rrl_keys(void **state)
+{
+	struct config *cfg = parse_ok("");
+
+	(void)state;
+	assert_int_equal(cfg->rrl_rate, 100);
+	assert_int_equal(cfg->rrl_slip, 2);
+	assert_int_equal(cfg->nrrl_exempt, 2);
+	assert_cidr(&cfg->rrl_exempt[0], "127.0.0.0/8");
+	assert_cidr(&cfg->rrl_exempt[1], "::1/128");
+	config_free(cfg);
+
+	cfg = parse_ok("[server]\nrrl_rate = 0\nrrl_slip = 0\n"
+		       "rrl_exempt = 192.0.2.0/24, 2001:db8::/32, 198.51.100.7\n");
+	assert_int_equal(cfg->rrl_rate, 0);
+	assert_int_equal(cfg->rrl_slip, 0);
+	assert_int_equal(cfg->nrrl_exempt, 3);
+	assert_cidr(&cfg->rrl_exempt[0], "192.0.2.0/24");
+	assert_cidr(&cfg->rrl_exempt[1], "2001:db8::/32");
+	assert_cidr(&cfg->rrl_exempt[2], "198.51.100.7/32");
+	config_free(cfg);
+
+	cfg = parse_ok("[server]\nrrl_rate = 1000000\nrrl_slip = 10\nrrl_exempt = none\n");
+	assert_int_equal(cfg->rrl_rate, 1000000);
+	assert_int_equal(cfg->rrl_slip, 10);
+	assert_int_equal(cfg->nrrl_exempt, 0);
+	config_free(cfg);
+
+	cfg = parse_ok("[server]\nrrl_exempt =\n");
+	assert_int_equal(cfg->nrrl_exempt, 0);
+	config_free(cfg);
+
+	expect_one_error("[server]\nrrl_rate = 1000001\n", 2, "rrl_rate");
+	expect_one_error("[server]\nrrl_rate = -1\n", 2, "rrl_rate");
+	expect_one_error("[server]\nrrl_rate = fast\n", 2, "rrl_rate");
+	expect_one_error("[server]\nrrl_slip = 11\n", 2, "rrl_slip");
+	expect_one_error("\n[server]\nrrl_exempt = 127.0.0.0/8, nowhere\n", 3, "nowhere");
+	expect_one_error("[server]\nrrl_exempt = 127.0.0.0/8,\n", 2, "empty item");
+	expect_one_error("[upstream]\nrrl_rate = 5\n", 2, "rrl_rate");
+	expect_one_error("[server]\nrrl_rate = 5\nrrl_rate = 6\n", 3, "rrl_rate");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1278,6 +1322,7 @@ int main(void)
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_shipped_config),
 		cmocka_unit_test(test_mutations),
+		cmocka_unit_test(test_rrl_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
