@@ -11,6 +11,7 @@ import json
 import os
 import pwd
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -32,6 +33,11 @@ RBLDNSD = shutil.which("rbldnsd") or "/usr/sbin/rbldnsd"
 APEX = "rblmux.internal"
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
+# RBLMUX_WRAPPER prefixes rblmuxd's command line (tools/sanitize.sh --valgrind:
+# "valgrind --leak-check=full ..."); a wrapped daemon gets longer to start and
+# to stop, so that its report at exit is written.
+WRAPPER = shlex.split(os.environ.get("RBLMUX_WRAPPER", ""))
+WRAPPER_SLOWDOWN = 10.0 if WRAPPER else 1.0
 
 
 def build_dir():
@@ -366,8 +372,8 @@ class Rblmuxd:
         if not binary.exists():
             raise FileNotFoundError(f"rblmuxd is not built: {binary} "
                                     "(set RBLMUX_BUILD to the build directory)")
-        self.proc = Proc("rblmuxd", [binary, "-c", self.config_path], self.workdir)
-        if ready and not wait_until(self.ready, START_TIMEOUT, interval=0.1):
+        self.proc = Proc("rblmuxd", [*WRAPPER, binary, "-c", self.config_path], self.workdir)
+        if ready and not wait_until(self.ready, START_TIMEOUT * WRAPPER_SLOWDOWN, interval=0.1):
             log = self.proc.log()
             self.proc.stop()
             raise RuntimeError(f"rblmuxd did not answer the apex SOA on port {port}:\n{log}")
@@ -389,7 +395,7 @@ class Rblmuxd:
         return self.proc.log()
 
     def stop(self):
-        return self.proc.stop()
+        return self.proc.stop(STOP_TIMEOUT * WRAPPER_SLOWDOWN)
 
 
 def check_config(workdir, config_text, name="check.conf"):
