@@ -3,8 +3,8 @@
 # cache hits, in one run, on loopback. See bench/README.md for what is
 # compared and why.
 #
-#   bench/run.sh            5 alternated runs of 10 s per server (~4 min)
-#   bench/run.sh --short    2 runs, a quick check (~2 min)
+#   bench/run.sh            5 alternated runs of 10 s per server (5-7 min)
+#   bench/run.sh --short    2 runs, a quick check (2-3 min)
 #
 # Every server is pinned to one core (BENCH_SERVER_CPU, default 0) and
 # dnsperf to the other (BENCH_CLIENT_CPU, default 1); only one server is
@@ -32,7 +32,7 @@
 #                    their cores; 0 = leave it)
 #   BENCH_QUIET_WAIT seconds, over the whole benchmark, it may spend waiting
 #                    for other processes to leave the cores idle before a
-#                    run (default 120; 0 = never wait)
+#                    run (default 24 per run, 120 for 5; 0 = never wait)
 #
 # Exits 0 once the figures are printed, whether the bar is met or not; it
 # exits non-zero only when the benchmark itself cannot run.
@@ -68,7 +68,7 @@ server_cpu=${BENCH_SERVER_CPU:-0}
 client_cpu=${BENCH_CLIENT_CPU:-1}
 build=${BENCH_BUILD:-$repo/build-bench}
 keep=${BENCH_KEEP:-0}
-quiet_budget=${BENCH_QUIET_WAIT:-120}
+quiet_budget=${BENCH_QUIET_WAIT:-}
 nice_level=${BENCH_NICE:--19}
 
 apex=rblmux.internal
@@ -80,11 +80,13 @@ ttl=3600
 
 for v in runs duration nips port_base clients auto_clients outstanding \
 	server_cpu client_cpu quiet_budget; do
+	[ "$v" = quiet_budget ] && [ -z "$quiet_budget" ] && continue
 	if ! [[ ${!v} =~ ^[0-9]+$ ]] || [ "${!v}" -gt 1000000 ]; then
 		echo "bench: $v must be a number, got '${!v}'" >&2
 		exit 2
 	fi
 done
+[ -n "$quiet_budget" ] || quiet_budget=$((24 * runs))
 if [ "$runs" -lt 1 ] || [ "$duration" -lt 1 ] || [ "$nips" -lt 1 ] ||
 	[ "$port_base" -lt 1024 ] || [ "$port_base" -gt 65530 ]; then
 	echo "bench: runs, duration and IPs must be >= 1, port 1024..65530" >&2
@@ -110,7 +112,7 @@ die() {
 
 need_pkgs=()
 for tool in dnsperf:dnsperf rbldnsd:rbldnsd unbound:unbound dig:dnsutils \
-	taskset:util-linux cc:gcc; do
+	taskset:util-linux ss:iproute2 cc:gcc; do
 	command -v "${tool%%:*}" >/dev/null 2>&1 || need_pkgs+=("${tool#*:}")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
