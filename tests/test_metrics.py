@@ -333,3 +333,26 @@ def test_check_json_and_watch(stack):
     r = subprocess.run([rblmux_tool(), "watch", "-m", "127.0.0.1:1", "-n", "1"],
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 2 and "no metrics" in r.stderr
+
+
+def test_grafana_dashboard_uses_real_metric_names(stack):
+    s = metrics_stack(stack, [source("alpha", 1)])
+    types, _ = parse(scrape(s.metrics_port)[2])
+    dashboard = json.loads((harness.REPO / "etc" / "grafana-dashboard.json").read_text())
+    exprs = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "expr":
+                    exprs.append(v)
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(dashboard)
+    assert len(exprs) >= 15
+    for expr in exprs:
+        for name in re.findall(r"\brblmux_[a-z0-9_]+", expr):
+            family = re.sub(r"_(bucket|sum|count)$", "", name)
+            assert family in types, f"{name} in {expr!r} is not a metric rblmuxd exposes"
