@@ -61,6 +61,8 @@ def test_no_flip_after_the_world_listing_list_is_marked_down(figures):
 
 
 def test_rss_flat_over_the_second_cycle(figures):
+    if figures["sanitized"]:
+        pytest.skip("an ASan build's RSS grows with its quarantine, not with rblmuxd")
     assert figures["rss_growth"] is not None
     assert figures["rss_growth"] <= 0.10, faults.summary(figures)
 
