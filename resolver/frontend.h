@@ -3,8 +3,8 @@
  * `listen` address, each socket bound by us with SO_REUSEPORT (libuv 1.44 has
  * no flag for it) and handed to libuv.
  *
- * UDP uses recvmmsg batches (UV_UDP_RECVMMSG) and answers with
- * uv_udp_try_send: no allocation per datagram. TCP connections are capped
+ * UDP is a uv_poll on the socket with recvmmsg/sendmmsg batches: no
+ * allocation and one system call per batch each way. TCP connections are capped
  * (tcp_max per worker), closed after tcp_idle without a query, and may
  * pipeline queries whose answers go out as they are ready, in any order.
  */
@@ -19,6 +19,7 @@
 struct worker;
 struct config;
 struct tcp_conn;
+struct udp_sock;
 
 /*
  * Bind every listen address of cfg (UDP and TCP) for worker w. Returns 0 or
@@ -30,9 +31,11 @@ int frontend_open(struct worker *w, const struct config *cfg);
 /* Close every listener and connection (their close callbacks free them). */
 void frontend_close(struct worker *w);
 
-/* Send an answer over UDP. Failures (full socket buffer) drop the answer:
- * the client retries. */
-void frontend_udp_send(uv_udp_t *udp, const struct sockaddr *peer,
+/* Send an answer over UDP (subject to RRL). While the socket's received
+ * batch is being answered the answer joins the outgoing batch; otherwise it
+ * goes at once. Failures (full socket buffer) drop the answer: the client
+ * retries. */
+void frontend_udp_send(struct udp_sock *udp, const struct sockaddr *peer,
 		       const uint8_t *msg, size_t len);
 
 /* Queue an answer on a TCP connection (2-byte length prefix added). Dropped

@@ -31,7 +31,7 @@ struct reply_to {
 	struct worker *w;
 	const struct config *cfg;
 	const struct dnswire_query *dq;
-	uv_udp_t *udp;
+	struct udp_sock *udp;
 	const struct sockaddr *peer;
 	struct tcp_conn *conn;
 	int view;                     /* for metrics: enum qname_view or METRICS_VIEW_NONE */
@@ -422,7 +422,9 @@ static void answer_verdict(struct query *q, bool final, const struct reply_to *t
 			reply_negative(to, q->rt, &q->qr, true, ttl, diag);
 			return;
 		}
-		query_txt(q, q->tally.score >= q->tally.threshold, txt, sizeof(txt));
+		txt[0] = '\0';
+		if (to->dq->qtype == DNS_T_TXT)
+			query_txt(q, q->tally.score >= q->tally.threshold, txt, sizeof(txt));
 		reply_a_txt(to, q->rt, &q->qr, addr, txt, ttl, diag);
 		return;
 	}
@@ -430,7 +432,10 @@ static void answer_verdict(struct query *q, bool final, const struct reply_to *t
 		reply_negative(to, q->rt, &q->qr, true, ttl, diag);
 		return;
 	}
-	query_txt(q, true, txt, sizeof(txt));
+	/* The TXT line is only written for TXT questions. */
+	txt[0] = '\0';
+	if (to->dq->qtype == DNS_T_TXT)
+		query_txt(q, true, txt, sizeof(txt));
 	reply_a_txt(to, q->rt, &q->qr, listed_addr, txt, ttl, diag);
 }
 
@@ -785,7 +790,7 @@ static void query_start(struct worker *w, const struct dnswire_query *dq,
 /* --------------------------------------------------------------- entry */
 
 void query_handle_packet(struct worker *w, const uint8_t *pkt, size_t len,
-			 uv_udp_t *udp, const struct sockaddr *peer,
+			 struct udp_sock *udp, const struct sockaddr *peer,
 			 struct tcp_conn *conn)
 {
 	struct runtime *rt = w->rt;

@@ -25,6 +25,7 @@
 struct worker;
 struct runtime;
 struct tcp_conn;
+struct udp_sock;
 
 enum query_slot_state { SLOT_PENDING = 0, SLOT_DONE, SLOT_SKIPPED };
 
@@ -54,7 +55,7 @@ struct query {
 	struct qname_result qr;
 
 	/* where the answer goes */
-	uv_udp_t *udp;                /* NULL over TCP */
+	struct udp_sock *udp;                /* NULL over TCP */
 	struct sockaddr_storage peer;
 	struct tcp_conn *conn;        /* referenced while the query lives */
 
@@ -75,7 +76,7 @@ struct query {
  * when it can; otherwise the query lives on in the worker.
  */
 void query_handle_packet(struct worker *w, const uint8_t *pkt, size_t len,
-			 uv_udp_t *udp, const struct sockaddr *peer,
+			 struct udp_sock *udp, const struct sockaddr *peer,
 			 struct tcp_conn *conn);
 
 /* A lookup reported back (on the query's own loop). */

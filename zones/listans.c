@@ -286,7 +286,14 @@ static int decode_records(const uint8_t *buf, size_t len, struct listans *out)
 
 int listans_decode(const uint8_t *buf, size_t len, struct listans *out)
 {
-	set_bad(out);
+	/* Decoding runs once per list per answer on the warm path: reset what
+	 * the counts cover, not the whole TXT store. */
+	out->status = LISTANS_BAD;
+	out->rcode = 0;
+	out->n_a = 0;
+	out->txt_len = 0;
+	out->ttl = 0;
+	out->has_ttl = false;
 	if (len < ENC_HEADER_LEN || buf[0] > LISTANS_BAD)
 		goto fail;
 	if (buf[0] == LISTANS_RECORDS) {
