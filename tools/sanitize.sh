@@ -93,8 +93,13 @@ BASETEMP=$OUT/pytest-tmp
 # Under valgrind every answer is some ten times slower: the timing-bound
 # load test (tests/test_load.py) cannot meet its bars there.
 [ "$MODE" = valgrind ] && PYARGS=(--ignore=tests/test_load.py "${PYARGS[@]}")
+# tests/, unless PYTEST ARGS name files or folders of their own.
+WHERE=(tests/)
+for a in "${PYARGS[@]}"; do
+	[ -e "${a%%::*}" ] && WHERE=()
+done
 "$PYTHON" -m pytest -q -p no:cacheprovider "${COLOR[@]}" --basetemp="$BASETEMP" \
-	--junitxml="$OUT/pytest-junit.xml" tests/ "${PYARGS[@]}"
+	--junitxml="$OUT/pytest-junit.xml" "${WHERE[@]}" "${PYARGS[@]}"
 py_rc=$?
 
 # Reports no test saw: in the daemons' logs (ASan, UBSan, LeakSanitizer
