@@ -35,7 +35,7 @@
 #endif
 #define HELPER_NAME "rblmux-spf"
 
-#define DEFAULT_THREADS 16
+#define DEFAULT_THREADS 64
 #define DEFAULT_DNS_TIMEOUT_MS 1500
 #define DEFAULT_TIME_LIMIT_MS 2000
 #define DEFAULT_TTL_S 300

@@ -39,7 +39,7 @@ struct spf_service;
 struct spf_options {
 	const char *helper_path;        /* the rblmux-spf executable */
 	const char *const *helper_args; /* more arguments (NULL-terminated), or NULL */
-	unsigned helper_threads;        /* evaluations at once in the helper (0: 16) */
+	unsigned helper_threads;        /* evaluations at once in the helper (0: 64) */
 	const char *helper_user;        /* the helper's user when rblmuxd is root
 					 * (NULL: "nobody") */
 	struct upstream_pool *up;       /* this loop's pool */
