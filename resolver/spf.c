@@ -107,6 +107,8 @@ struct check {
 	struct waiter *waiters;     /* most recent first */
 	uint16_t key_len;
 	uint8_t key[KEY_MAX];
+	uint16_t rkey_len;          /* 0: not in the shared tier */
+	char rkey[CACHE_KEY_MAX];
 	char ip_text[INET6_ADDRSTRLEN];
 	struct spfipc_check msg;
 };
@@ -131,7 +133,7 @@ struct opts {
 	struct upstream_pool *up;
 	char *servers;
 	uint32_t dns_timeout_ms, time_limit_ms, ttl_max_s, error_ttl_s;
-	struct cache_tier *cache;
+	struct cache_tier *cache, *shared;
 	char *receiver;
 	unsigned max_pending;
 };
@@ -198,6 +200,7 @@ static int opts_copy(struct opts *o, const struct spf_options *in)
 	o->ttl_max_s = in->ttl_max_s ? in->ttl_max_s : DEFAULT_TTL_S;
 	o->error_ttl_s = in->error_ttl_s ? in->error_ttl_s : DEFAULT_ERROR_TTL_S;
 	o->cache = in->cache;
+	o->shared = in->shared;
 	o->max_pending = in->max_pending ? in->max_pending : DEFAULT_MAX_PENDING;
 	return 0;
 
@@ -327,15 +330,19 @@ static void cache_store(struct spf_service *s, const struct check *c,
 {
 	uint8_t val[3 + SPF_TXT_MAX];
 	size_t tl = strlen(v->txt);
-	if (!s->o.cache || c->key_len == 0 || c->key_len > CACHE_KEY_MAX || v->ttl == 0)
+	if (v->ttl == 0)
 		return;
 	val[0] = CACHE_VALUE_VERSION;
 	val[1] = (uint8_t)v->result;
 	val[2] = (uint8_t)tl;
 	memcpy(val + 3, v->txt, tl);
 	uint32_t now = (uint32_t)time(NULL);
-	s->o.cache->ops->put(s->o.cache, c->key, c->key_len, val, 3 + tl, now, now + v->ttl,
-			     now + v->ttl);
+	if (s->o.cache && c->key_len <= CACHE_KEY_MAX)
+		s->o.cache->ops->put(s->o.cache, c->key, c->key_len, val, 3 + tl, now,
+				     now + v->ttl, now + v->ttl);
+	if (s->o.shared && c->rkey_len)
+		s->o.shared->ops->put(s->o.shared, (const uint8_t *)c->rkey, c->rkey_len, val,
+				      3 + tl, now, now + v->ttl, now + v->ttl);
 }
 
 /* A cached value, checked byte by byte (it may come from another host). */
@@ -809,9 +816,14 @@ static void verdict_cache_cb(void *arg, enum cache_status status, const struct c
 	free(cw);
 	if (c && c->cache_wait) {
 		struct spf_verdict v;
+		uint32_t now = (uint32_t)time(NULL);
 		c->cache_wait = false;
-		if (status == CACHE_HIT && cache_decode(item, (uint32_t)time(NULL), &v)) {
+		if (status == CACHE_HIT && cache_decode(item, now, &v)) {
 			s->st.cache_hits++;
+			/* Kept in this process too, until the shared entry expires. */
+			if (s->o.cache && c->key_len <= CACHE_KEY_MAX)
+				s->o.cache->ops->put(s->o.cache, c->key, c->key_len, item->value,
+						     item->len, now, item->expire, item->expire);
 			finish_check(s, c, &v);
 		} else {
 			list_push(&s->queue, &c->queue);
@@ -819,6 +831,42 @@ static void verdict_cache_cb(void *arg, enum cache_status status, const struct c
 		}
 	}
 	maybe_free(s);
+}
+
+/* The primary tier answers at once; one that would not is a miss. */
+static void ignore_cache_cb(void *arg, enum cache_status status, const struct cache_item *item)
+{
+	(void)arg;
+	(void)status;
+	(void)item;
+}
+
+/* The shared tier's key: "spf:<address>:<local part>@<domain>", the local
+ * part with bytes outside visible ASCII (and '\\') as \xHH. Returns its
+ * length, 0 when it does not fit. */
+static size_t shared_key(char *out, const char *ip, const uint8_t *lp, size_t lp_len,
+			 const char *domain)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = (size_t)snprintf(out, CACHE_KEY_MAX, "spf:%s:", ip);
+	if (lp_len == 0) {
+		lp = (const uint8_t *)"postmaster";
+		lp_len = 10;
+	}
+	for (size_t i = 0; i < lp_len && o + 4 < CACHE_KEY_MAX; i++) {
+		if (lp[i] > 0x20 && lp[i] < 0x7f && lp[i] != '\\') {
+			out[o++] = (char)lp[i];
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[lp[i] >> 4];
+			out[o++] = hex[lp[i] & 15];
+		}
+	}
+	int n = snprintf(out + o, CACHE_KEY_MAX - o, "@%s", domain);
+	if (n < 0 || o + (size_t)n >= CACHE_KEY_MAX)
+		return 0;
+	return o + (size_t)n;
 }
 
 /* Text of a wire domain for the helper: labels joined by '.'. A label
@@ -905,15 +953,24 @@ int spf_check(struct spf_service *s, const struct spf_request *req,
 	struct cache_tier *cache = kl <= CACHE_KEY_MAX ? s->o.cache : NULL;
 	struct cache_wait *cw = NULL;
 	bool async = false;
+	char rkey[CACHE_KEY_MAX];
+	size_t rkl = s->o.shared ? shared_key(rkey, ip_text, req->local_part,
+					      req->local_part_len, domain) : 0;
 	c = find_key(s, key, kl, hash);
-	if (!c && cache) {
+	if (!c && (cache || rkl)) {
 		struct cache_item item;
 		uint32_t t = (uint32_t)time(NULL);
-		cw = malloc(sizeof(*cw));
+		if (cache && cache->ops->get(cache, key, kl, t, &item, ignore_cache_cb, NULL) ==
+			     CACHE_HIT && cache_decode(&item, t, now)) {
+			s->st.cache_hits++;
+			return 1;
+		}
+		cw = rkl ? malloc(sizeof(*cw)) : NULL;
 		if (cw) {
 			cw->s = s;
 			cw->id = 0;
-			int st = cache->ops->get(cache, key, kl, t, &item, verdict_cache_cb, cw);
+			int st = s->o.shared->ops->get(s->o.shared, (const uint8_t *)rkey, rkl, t,
+						       &item, verdict_cache_cb, cw);
 			if (st == -EINPROGRESS) {
 				async = true;
 				s->async_out++;
@@ -952,6 +1009,8 @@ int spf_check(struct spf_service *s, const struct spf_request *req,
 	c->key_hash = hash;
 	c->key_len = (uint16_t)kl;
 	memcpy(c->key, key, kl);
+	c->rkey_len = (uint16_t)rkl;
+	memcpy(c->rkey, rkey, rkl);
 	c->min_ttl = UINT32_MAX;
 	c->deadline_ms = uv_now(s->loop) + s->o.time_limit_ms;
 	snprintf(c->ip_text, sizeof(c->ip_text), "%s", ip_text);

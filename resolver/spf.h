@@ -16,8 +16,8 @@
  * evaluation used, at most [spf] ttl; temperrors are not cached. Identical
  * checks in flight on one loop share one evaluation.
  *
- * Cache keys start with zone id 0 (lookup.c's list zones count from 1),
- * then 'S' 'P'; see spf.c.
+ * In-process cache keys start with zone id 0 (lookup.c's list zones count
+ * from 1), then 'S' 'P'; see spf.c. The shared tier gets readable keys.
  */
 #ifndef RBLMUX_RESOLVER_SPF_H
 #define RBLMUX_RESOLVER_SPF_H
@@ -49,7 +49,12 @@ struct spf_options {
 					 * (0: 2000) */
 	uint32_t ttl_max_s;             /* [spf] ttl (0: 300) */
 	uint32_t error_ttl_s;           /* TTL given with a temperror (0: 30) */
-	struct cache_tier *cache;       /* verdict cache, or NULL */
+	struct cache_tier *cache;       /* verdict cache, or NULL: the in-process
+					 * tier, asked synchronously */
+	struct cache_tier *shared;      /* a second tier asked after a miss in
+					 * cache (Redis, for a fleet), or NULL; its
+					 * keys are text: "spf:<address>:<local
+					 * part>@<domain>" */
 	const char *receiver;           /* %{r} in explanations (NULL: "unknown") */
 	unsigned max_pending;           /* checks queued or running (0: 4096); more
 					 * are answered temperror at once */

@@ -669,6 +669,122 @@ static void test_bad_helpers_and_stop(void **state)
 	run_ms(700);
 }
 
+/* A shared tier that answers on a later loop turn, as Redis does. */
+struct async_tier {
+	struct cache_tier base;
+	struct cache_tier *inner;
+	unsigned gets, puts;
+	char last_key[CACHE_KEY_MAX + 1];
+};
+
+struct async_get {
+	uv_timer_t t;
+	struct async_tier *at;
+	cache_get_cb cb;
+	void *arg;
+	size_t len;
+	uint8_t key[CACHE_KEY_MAX];
+};
+
+static void async_get_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void async_get_fire(uv_timer_t *t)
+{
+	struct async_get *g = t->data;
+	struct cache_item item;
+	int st = g->at->inner->ops->get(g->at->inner, g->key, g->len, (uint32_t)time(NULL),
+					&item, NULL, NULL);
+	g->cb(g->arg, st < 0 ? CACHE_MISS : (enum cache_status)st, st > 0 ? &item : NULL);
+	uv_close((uv_handle_t *)t, async_get_closed);
+}
+
+static int async_get(struct cache_tier *t, const uint8_t *key, size_t len, uint32_t now,
+		     struct cache_item *item, cache_get_cb cb, void *arg)
+{
+	struct async_tier *at = (struct async_tier *)t;
+	struct async_get *g = calloc(1, sizeof(*g));
+	(void)now;
+	(void)item;
+	assert_non_null(g);
+	at->gets++;
+	g->at = at;
+	g->cb = cb;
+	g->arg = arg;
+	g->len = len;
+	memcpy(g->key, key, len);
+	uv_timer_init(&loop, &g->t);
+	g->t.data = g;
+	uv_timer_start(&g->t, async_get_fire, 1, 0);
+	return -EINPROGRESS;
+}
+
+static void async_put(struct cache_tier *t, const uint8_t *key, size_t len,
+		      const uint8_t *value, size_t vlen, uint32_t now, uint32_t expire,
+		      uint32_t stale_until)
+{
+	struct async_tier *at = (struct async_tier *)t;
+	at->puts++;
+	snprintf(at->last_key, sizeof(at->last_key), "%.*s", (int)len, (const char *)key);
+	at->inner->ops->put(at->inner, key, len, value, vlen, now, expire, stale_until);
+}
+
+static void async_destroy(struct cache_tier *t)
+{
+	struct async_tier *at = (struct async_tier *)t;
+	at->inner->ops->destroy(at->inner);
+}
+
+static const struct cache_tier_ops async_ops = {
+	.name = "async", .get = async_get, .put = async_put, .destroy = async_destroy,
+};
+
+/* Verdicts go to the shared tier too, and a loop that has not evaluated a
+ * check finds it there (then keeps it in its own tier). */
+static void test_shared_tier(void **state)
+{
+	(void)state;
+	struct async_tier at = { .base = { .ops = &async_ops }, .inner = cache_mem_new(1 << 20) };
+	assert_non_null(at.inner);
+	struct spf_options o = {
+		.helper_path = helper, .helper_args = helper_args, .helper_threads = 2,
+		.up = pool, .servers_csv = servers, .dns_timeout_ms = 300,
+		.time_limit_ms = 2000, .ttl_max_s = 3600, .cache = cache,
+		.shared = &at.base,
+	};
+	struct spf_service *a, *b;
+	assert_int_equal(spf_service_start(&loop, &o, &a), 0);
+	int rv;
+	struct spf_verdict v = check(a, "192.0.2.9", "pass.test", "J\\x", &rv);
+	assert_int_equal(rv, 0);
+	assert_int_equal(v.source, SPF_SRC_HELPER);
+	assert_int_equal(at.gets, 1);
+	assert_int_equal(at.puts, 1);
+	assert_string_equal(at.last_key, "spf:192.0.2.9:J\\x5cx@pass.test");
+	stop(a);
+
+	struct cache_tier *own = cache_mem_new(1 << 20);
+	o.cache = own;
+	assert_int_equal(spf_service_start(&loop, &o, &b), 0);
+	v = check(b, "192.0.2.9", "pass.test", "J\\x", &rv);
+	assert_int_equal(rv, 0);
+	assert_int_equal(v.source, SPF_SRC_CACHE);
+	assert_int_equal(v.result, SPF_PASS);
+	assert_true(v.ttl > 290 && v.ttl <= 300);
+	v = check(b, "192.0.2.9", "pass.test", "J\\x", &rv);
+	assert_int_equal(rv, 1);
+	assert_int_equal(at.gets, 2);
+	struct spf_stats st;
+	spf_service_stats(b, &st);
+	assert_int_equal(st.evaluations, 0);
+	assert_int_equal(st.cache_hits, 2);
+	stop(b);
+	own->ops->destroy(own);
+	async_destroy(&at.base);
+}
+
 static void test_default_helper_path(void **state)
 {
 	char out[8];
@@ -690,6 +806,7 @@ int main(void)
 		cmocka_unit_test_setup(test_include_tree, zone_setup),
 		cmocka_unit_test_setup(test_helper_killed, zone_setup),
 		cmocka_unit_test_setup(test_bad_helpers_and_stop, zone_setup),
+		cmocka_unit_test_setup(test_shared_tier, zone_setup),
 		cmocka_unit_test(test_default_helper_path),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
