@@ -234,6 +234,11 @@ static void reload_after_cb(uv_work_t *req, int status)
 		log_warn("reload: a change of `listen` takes effect at the next restart");
 	if (cfg->threads != old->cfg->threads)
 		log_warn("reload: a change of `threads` takes effect at the next restart");
+	if (cfg->metrics.len != old->cfg->metrics.len ||
+	    memcmp(&cfg->metrics.ss, &old->cfg->metrics.ss, cfg->metrics.len) != 0)
+		log_warn("reload: a change of `metrics` takes effect at the next restart");
+	if (strcmp(cfg->user, old->cfg->user) != 0)
+		log_warn("reload: a change of `user` takes effect at the next restart");
 	uint64_t memory = cfg->memory_bytes;
 	struct runtime *rt;
 	int rc = runtime_new(cfg, srv->health, &rt);
@@ -299,7 +304,8 @@ static void worker_stop(struct worker *w)
 		upstream_pool_close(w->up);
 		w->up = NULL;
 	}
-	if (w->idx == 0) {
+	if (w->idx == 0 && srv->signals_ready) {
+		srv->signals_ready = false;
 		uv_close((uv_handle_t *)&srv->sig_hup, handle_closed);
 		uv_close((uv_handle_t *)&srv->sig_term, handle_closed);
 		uv_close((uv_handle_t *)&srv->sig_int, handle_closed);
@@ -415,9 +421,6 @@ int server_run(const char *config_path, struct config *cfg_own)
 			goto fail;
 		}
 	}
-	if ((rc = server_drop_privileges(srv.rt->cfg->user)) < 0)
-		goto fail_workers;
-
 	struct worker *w0 = &srv.workers[0];
 	uv_signal_init(&w0->loop, &srv.sig_hup);
 	uv_signal_init(&w0->loop, &srv.sig_term);
@@ -429,8 +432,11 @@ int server_run(const char *config_path, struct config *cfg_own)
 	uv_timer_init(&w0->loop, &srv.probe_timer);
 	srv.probe_timer.data = w0;
 	uv_timer_start(&srv.probe_timer, probe_timer_cb, 0, srv.rt->cfg->probe_interval_ms);
-	/* After the signal handles exist: a failure stops worker 0, which closes them. */
-	if ((rc = metrics_start(&srv)) < 0)
+	srv.signals_ready = true;
+	/* Every socket is bound (the metrics one too, so it may be a privileged
+	 * port) before privileges go. */
+	if ((rc = metrics_start(&srv)) < 0 ||
+	    (rc = server_drop_privileges(srv.rt->cfg->user)) < 0)
 		goto fail_workers;
 
 	for (unsigned i = 1; i < threads; i++) {

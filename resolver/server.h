@@ -69,6 +69,7 @@ struct server {
 
 	uv_signal_t sig_hup, sig_term, sig_int;
 	uv_timer_t probe_timer;
+	bool signals_ready;           /* the signal handles and probe timer exist */
 	uv_work_t reload_work;
 	bool reloading;
 	struct config *reload_cfg;    /* parsed by the reload work */
