@@ -47,6 +47,9 @@
 #define QUESTION_CAP (SPF_EVAL_MAX_QUESTIONS + 10)
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 10000
+/* A helper that lets this many checks in a row run out of time without
+ * sending a single result is stuck (its threads are): it is restarted. */
+#define STUCK_TIMEOUTS 16
 /* A helper that lived this long was fine: the next restart is quick. */
 #define HELPER_STABLE_MS 30000
 #define CACHE_VALUE_VERSION 1
@@ -120,6 +123,7 @@ struct helper {
 	uint32_t gen;
 	int pid;
 	unsigned open;              /* handles not closed yet */
+	unsigned silent_timeouts;   /* checks timed out since its last result */
 	bool ready, exited, killed, closing, pipe_closed;
 	uint64_t started_ms;
 	struct spfipc_rbuf rb;
@@ -621,6 +625,7 @@ static void on_result(struct helper *h, const uint8_t *frame, size_t len)
 		helper_kill(h, "malformed result");
 		return;
 	}
+	h->silent_timeouts = 0;
 	struct check *c = find_id(s, r.check_id);
 	if (!c || c->helper_gen != h->gen)
 		return; /* answered already: it ran out of time */
@@ -793,6 +798,9 @@ static void deadline_cb(uv_timer_t *t)
 		if (c->deadline_ms > now)
 			break;
 		s->st.timeouts++;
+		struct helper *h = s->helper;
+		if (h && c->helper_gen == h->gen && ++h->silent_timeouts >= STUCK_TIMEOUTS)
+			helper_kill(h, "no result for many checks in a row");
 		if (!c->helper_gen && !(s->helper && s->helper->ready))
 			snprintf(why, sizeof(why), "the SPF helper is not running");
 		else

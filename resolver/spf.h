@@ -8,7 +8,9 @@
  * (zones/spf_dns) and only the records go back. The helper parses the SPF
  * records, which are attacker-written: it runs unprivileged and sandboxed,
  * and when it dies the checks it held are answered temperror and a new one
- * is started (with a backoff), while checks not yet sent wait for it.
+ * is started (with a backoff), while checks not yet sent wait for it; one
+ * that lets many checks in a row run out of time without a single result
+ * is killed as stuck.
  *
  * Nothing here blocks the loop. Every check ends within the time limit: a
  * temperror at the latest. Verdicts are cached per (client address, domain,

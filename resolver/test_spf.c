@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -644,6 +645,32 @@ static void test_bad_helpers_and_stop(void **state)
 	struct spf_verdict v = check(s, "192.0.2.1", "pass.test", NULL, &rv);
 	assert_int_equal(v.result, SPF_TEMPERROR);
 	assert_string_equal(v.txt, "temperror (pass.test: the SPF helper is not running)");
+	stop(s);
+
+	/* A helper that says hello, then never answers: killed as stuck once
+	 * 16 checks in a row ran out of time. */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0700);
+	assert_true(fd >= 0);
+	const char mute[] = "#!/bin/sh\nprintf '\\000\\000\\000\\005\\001\\000\\000\\000\\001' >&0\n"
+			    "sleep 30\n";
+	assert_int_equal(write(fd, mute, sizeof(mute) - 1), (ssize_t)sizeof(mute) - 1);
+	close(fd);
+	s = start(300, path);
+	assert_true(wait_ready(s));
+	struct rec many[16];
+	uint8_t names[16][DNSWIRE_NAME_MAX];
+	memset(many, 0, sizeof(many));
+	for (int i = 0; i < 16; i++) {
+		char ip[32];
+		snprintf(ip, sizeof(ip), "192.0.2.%d", i + 1);
+		struct spf_request q = req(ip, "pass.test", NULL, names[i]);
+		assert_int_equal(spf_check(s, &q, rec_cb, &many[i], &v), 0);
+	}
+	assert_true(run_until(&many[15].calls, 1, 2000));
+	run_ms(100);
+	spf_service_stats(s, &st);
+	assert_int_equal(st.timeouts, 16);
+	assert_int_equal(st.helper_deaths, 1);
 	stop(s);
 	unlink(path);
 
