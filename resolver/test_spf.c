@@ -631,7 +631,7 @@ static void test_bad_helpers_and_stop(void **state)
 	(void)state;
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
-	const char script[] = "#!/bin/sh\nprintf '\\000\\000\\000\\001\\377' >&0\nsleep 5\n";
+	const char script[] = "#!/bin/sh\nprintf '\\000\\000\\000\\001\\377' >&0\nexec sleep 5\n";
 	assert_int_equal(write(fd, script, sizeof(script) - 1), (ssize_t)sizeof(script) - 1);
 	close(fd);
 	chmod(path, 0700);
@@ -652,7 +652,7 @@ static void test_bad_helpers_and_stop(void **state)
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0700);
 	assert_true(fd >= 0);
 	const char mute[] = "#!/bin/sh\nprintf '\\000\\000\\000\\005\\001\\000\\000\\000\\001' >&0\n"
-			    "sleep 30\n";
+			    "exec sleep 30\n";
 	assert_int_equal(write(fd, mute, sizeof(mute) - 1), (ssize_t)sizeof(mute) - 1);
 	close(fd);
 	s = start(300, path);
