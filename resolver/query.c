@@ -13,6 +13,7 @@
 #include "resolver/log.h"
 #include "resolver/metrics.h"
 #include "resolver/ptrview.h"
+#include "resolver/spf.h"
 #include "resolver/runtime.h"
 #include "resolver/server.h"
 
@@ -323,7 +324,7 @@ static const char *tier_name(uint8_t tier)
 
 static const char *slot_name(const struct query *q, const struct query_slot *s)
 {
-	return s->is_ptr ? "ptr" : q->rt->src[s->src].cfg->name;
+	return s->is_ptr ? "ptr" : s->is_spf ? "spf" : q->rt->src[s->src].cfg->name;
 }
 
 /* The EDNS diagnostics rblmux check shows: per list, where the answer came
@@ -503,6 +504,32 @@ static void answer_ptr(struct query *q, const struct reply_to *to, const char *d
 	reply_a_txt(to, q->rt, &q->qr, addr, r->txt, r->ttl, diag);
 }
 
+/* The SPF view: 127.0.4.<result> and the Received-SPF TXT; SERVFAIL only
+ * when no verdict came before the deadline. */
+static void answer_spf(struct query *q, const struct reply_to *to, const char *diag)
+{
+	const struct query_slot *s = &q->slots[0];
+	const struct spf_verdict *v = s->spf;
+	const struct config *cfg = q->rt->cfg;
+	if (s->state != SLOT_DONE || !v) {
+		reply_rcode(to, DNS_R_SERVFAIL, true);
+		return;
+	}
+	uint32_t ttl = v->ttl;
+	if (v->result == SPF_TEMPERROR) {
+		if (ttl > cfg->error_ttl_s)
+			ttl = cfg->error_ttl_s;
+	} else {
+		if (ttl < cfg->min_ttl_s)
+			ttl = cfg->min_ttl_s;
+		if (ttl > cfg->max_ttl_s)
+			ttl = cfg->max_ttl_s;
+	}
+	const uint8_t addr[4] = { 127, 0, 4, (uint8_t)v->result };
+	metrics_spf(q->w, (unsigned)v->result);
+	reply_a_txt(to, q->rt, &q->qr, addr, v->txt, ttl, diag);
+}
+
 static void query_answer(struct query *q, bool final)
 {
 	struct reply_to to = query_reply_to(q);
@@ -518,6 +545,8 @@ static void query_answer(struct query *q, bool final)
 		answer_source(q, &to, d);
 	else if (q->qr.view == QV_PTR)
 		answer_ptr(q, &to, d);
+	else if (q->qr.view == QV_SPF)
+		answer_spf(q, &to, d);
 	else
 		answer_verdict(q, final, &to, d);
 }
@@ -527,6 +556,7 @@ static bool query_decided(const struct query *q)
 	switch (q->qr.view) {
 	case QV_SOURCE:
 	case QV_PTR:
+	case QV_SPF:
 		return q->slots[0].state != SLOT_PENDING;
 	case QV_SCORE:
 		return score_tally_exact(&q->tally);
@@ -642,6 +672,75 @@ static void ptr_slot_start(struct query *q, unsigned idx)
 	q->pending--;
 }
 
+static void spf_slot_apply(struct query *q, unsigned idx, const struct spf_verdict *v)
+{
+	struct query_slot *s = &q->slots[idx];
+	s->state = SLOT_DONE;
+	s->tier = v->source == SPF_SRC_CACHE ? TIER_MEM
+		: v->source == SPF_SRC_COALESCED ? TIER_COALESCED : TIER_UPSTREAM;
+	s->ttl_left = v->ttl;
+	s->latency_us = v->latency_us;
+	s->spf = arena_alloc(&q->arena, sizeof(*s->spf));
+	if (s->spf)
+		*s->spf = *v;
+}
+
+static void spf_done(void *arg, const struct spf_verdict *v)
+{
+	struct inflight_waiter *wt = arg;
+	struct query *q = wt->query;
+	spf_slot_apply(q, wt->slot, v);
+	q->pending--;
+	query_progress(q);
+}
+
+/* The local part as the question wrote it: qname_classify lowercased it,
+ * but local parts are case-sensitive and macros show them ("%{l}"). It is
+ * the label before "_l", "spf" and the apex. */
+static void spf_local_part(const struct query *q, const uint8_t **lp, size_t *len)
+{
+	const struct dnswire_query *dq = &q->dq;
+	const struct qname_result *qr = &q->qr;
+	*lp = NULL;
+	*len = 0;
+	if (!qr->has_local_part)
+		return;
+	*lp = (const uint8_t *)qr->local_part;
+	*len = qr->local_part_len;
+	for (unsigned a = 3; a < dq->nlabels; a++) {
+		if (dq->label_off[a] != qr->apex_off)
+			continue;
+		const uint8_t *label = dq->qname + dq->label_off[a - 3];
+		if (label[0] == qr->local_part_len)
+			*lp = label + 1;
+		return;
+	}
+}
+
+static void spf_slot_start(struct query *q, unsigned idx)
+{
+	struct query_slot *s = &q->slots[idx];
+	struct spf_request req = {
+		.family = q->qr.ip.family,
+		.domain = q->qr.domain,
+		.domain_len = q->qr.domain_len,
+	};
+	struct spf_verdict v;
+	memcpy(req.ip, q->qr.ip.addr, sizeof(req.ip));
+	spf_local_part(q, &req.local_part, &req.local_part_len);
+	s->waiter.query = q;
+	s->waiter.slot = idx;
+	q->pending++;
+	int rc = spf_check(q->w->spf, &req, spf_done, &s->waiter, &v);
+	if (rc == 0)
+		return;
+	if (rc == 1)
+		spf_slot_apply(q, idx, &v);
+	else
+		s->state = SLOT_DONE; /* no verdict: SERVFAIL */
+	q->pending--;
+}
+
 void query_slot_result(struct query *q, unsigned slot,
 		       const struct lookup_result *res)
 {
@@ -675,7 +774,8 @@ static void query_start(struct worker *w, const struct dnswire_query *dq,
 	struct runtime *rt = w->rt;
 	const struct config *cfg = rt->cfg;
 	if ((qr->view == QV_SOURCE && !rt->src[qr->source].cfg->enabled) ||
-	    (qr->view == QV_PTR && !cfg->ptr.enabled)) {
+	    (qr->view == QV_PTR && !cfg->ptr.enabled) ||
+	    (qr->view == QV_SPF && (!cfg->spf.enabled || !w->spf))) {
 		/* A disabled list or view names nothing. */
 		reply_negative(to, rt, qr, true, static_negative_ttl(cfg), NULL);
 		return;
@@ -704,16 +804,17 @@ static void query_start(struct worker *w, const struct dnswire_query *dq,
 	score_tally_init(&q->tally, cfg->threshold, cfg->on_incomplete);
 
 	unsigned nsrc = 0;
+	bool with_spf = qr->view == QV_SPF;
 	bool with_ptr = qr->view == QV_PTR ||
 			(cfg->ptr.enabled && (qr->view == QV_COMBINED || qr->view == QV_SCORE));
 	if (qr->view == QV_SOURCE) {
 		nsrc = 1;
-	} else if (qr->view != QV_PTR) {
+	} else if (qr->view != QV_PTR && !with_spf) {
 		for (size_t i = 0; i < cfg->nsources; i++)
 			nsrc += source_serves(&rt->src[i], qr);
 	}
-	q->slots = arena_alloc(&q->arena, (nsrc + with_ptr ? nsrc + with_ptr : 1) *
-					  sizeof(*q->slots));
+	q->slots = arena_alloc(&q->arena, (nsrc + with_ptr + with_spf ?
+					   nsrc + with_ptr + with_spf : 1) * sizeof(*q->slots));
 	if (!q->slots) {
 		reply_rcode(to, DNS_R_SERVFAIL, true);
 		q->answered = true;
@@ -743,6 +844,11 @@ static void query_start(struct worker *w, const struct dnswire_query *dq,
 			score_tally_add_pending(&q->tally, &rt->ptr_rules);
 		q->nslots++;
 	}
+	if (with_spf) {
+		q->slots[q->nslots].is_spf = true;
+		q->slots[q->nslots].state = SLOT_PENDING;
+		q->nslots++;
+	}
 
 	/* Held while lookups start, so that one completing synchronously
 	 * cannot free the query under this loop. */
@@ -757,6 +863,10 @@ static void query_start(struct worker *w, const struct dnswire_query *dq,
 			continue;
 		if (s->is_ptr) {
 			ptr_slot_start(q, i);
+			continue;
+		}
+		if (s->is_spf) {
+			spf_slot_start(q, i);
 			continue;
 		}
 		const struct rt_source *src = &rt->src[s->src];
@@ -866,10 +976,6 @@ void query_handle_packet(struct worker *w, const uint8_t *pkt, size_t len,
 		reply_health(&to, rt, &qr);
 		return;
 	case QV_SPF:
-		/* The SPF view is not built yet: "could not decide" is the honest
-		 * answer (the SPEC's meaning of SERVFAIL). */
-		reply_rcode(&to, DNS_R_SERVFAIL, true);
-		return;
 	case QV_PTR:
 		query_start(w, &dq, &qr, &to);
 		return;

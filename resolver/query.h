@@ -30,11 +30,14 @@ struct udp_sock;
 enum query_slot_state { SLOT_PENDING = 0, SLOT_DONE, SLOT_SKIPPED };
 
 struct ptrview_result;
+struct spf_verdict;
 
 struct query_slot {
 	unsigned src;                 /* index into rt->src (not for the PTR slot) */
 	bool is_ptr;                  /* the reverse-DNS check, not a list */
 	struct ptrview_result *ptr;   /* its result (arena) */
+	bool is_spf;                  /* the SPF check of the spf. view */
+	struct spf_verdict *spf;      /* its verdict (arena) */
 	uint8_t state;                /* enum query_slot_state */
 	uint8_t tier;                 /* enum lookup_tier */
 	enum score_outcome outcome;

@@ -14,6 +14,7 @@
 #include "resolver/metrics.h"
 #include "resolver/probe.h"
 #include "resolver/query.h"
+#include "resolver/spf.h"
 #include "resolver/sdnotify.h"
 
 /* An answer for a query waiting on another loop's lookup. */
@@ -146,6 +147,43 @@ static void worker_redis_close(struct worker *w)
 	}
 }
 
+/* The SPF service of a loop, from the configuration: the helper beside
+ * rblmuxd (or in libexecdir), the loop's upstream pool and resolvers, the
+ * cache tiers. The time limit leaves the query's deadline a little room to
+ * send the verdict. */
+static void worker_spf_configure(struct worker *w, const struct config *cfg)
+{
+	char helper[4096];
+	if (!cfg->spf.enabled) {
+		if (w->spf) {
+			spf_service_stop(w->spf);
+			w->spf = NULL;
+		}
+		return;
+	}
+	if (spf_default_helper_path(helper, sizeof(helper)) < 0) {
+		log_err("[spf] enabled, but no rblmux-spf helper beside rblmuxd or in %s",
+			helper);
+		return;
+	}
+	struct spf_options o = {
+		.helper_path = helper,
+		.up = w->up,
+		.servers_csv = cfg->servers.system ? NULL : cfg->servers.csv,
+		.dns_timeout_ms = cfg->timeout_ms,
+		.time_limit_ms = cfg->deadline_ms > 200 ? cfg->deadline_ms - 100 : cfg->deadline_ms,
+		.ttl_max_s = cfg->spf.ttl_s,
+		.error_ttl_s = cfg->error_ttl_s,
+		.cache = w->srv->cache,
+		.shared = w->redis,
+		.receiver = cfg->zone_text,
+	};
+	int rc = w->spf ? spf_service_set_options(w->spf, &o)
+			: spf_service_start(&w->loop, &o, &w->spf);
+	if (rc < 0)
+		log_err("cannot start SPF on loop %u: %s", w->idx, strerror(-rc));
+}
+
 static void worker_take_runtime(struct worker *w)
 {
 	struct runtime *rt = server_runtime(w->srv);
@@ -155,6 +193,7 @@ static void worker_take_runtime(struct worker *w)
 		worker_redis_close(w);
 		worker_redis_open(w, rt->cfg);
 	}
+	worker_spf_configure(w, rt->cfg);
 	runtime_unref(old);
 }
 
@@ -299,6 +338,12 @@ static void worker_stop(struct worker *w)
 	struct server *srv = w->srv;
 	w->stopping = true;
 	frontend_close(w);
+	/* Before the cache tiers and the pool it uses: its checks are
+	 * answered now, its questions end with the pool. */
+	if (w->spf) {
+		spf_service_stop(w->spf);
+		w->spf = NULL;
+	}
 	worker_redis_close(w);
 	if (w->up) {
 		upstream_pool_close(w->up);
@@ -341,6 +386,7 @@ static int worker_init(struct worker *w, struct server *srv, unsigned idx)
 	uv_timer_init(&w->loop, &w->deadline_timer);
 	w->deadline_timer.data = w;
 	worker_redis_open(w, cfg);
+	worker_spf_configure(w, cfg);
 	return frontend_open(w, cfg);
 }
 

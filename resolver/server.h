@@ -24,6 +24,7 @@
 #include "resolver/upstream.h"
 
 struct query;
+struct spf_service;
 struct frontend;
 struct worker_msg;
 
@@ -37,6 +38,7 @@ struct worker {
 	uv_loop_t loop;
 	uv_thread_t thread;
 	struct upstream_pool *up;
+	struct spf_service *spf;      /* NULL when [spf] is disabled */
 	struct runtime *rt;           /* this loop's reference to the current runtime */
 
 	uv_async_t async;             /* inbox, reload and stop */

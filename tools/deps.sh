@@ -10,7 +10,7 @@ set -euo pipefail
 PACKAGES=(
 	meson ninja-build pkg-config gcc
 	libuv1-dev libc-ares-dev libhiredis-dev libspf2-dev libcmocka-dev
-	rbldnsd dnsutils python3-pytest python3-dnspython
+	rbldnsd dnsutils python3-pytest python3-dnspython python3-yaml
 	redis-server unbound dnsperf
 	# the mail-path tests: sendmail-cf is only the m4 macros (sendmail-bin
 	# conflicts with postfix); libio-socket-inet6-perl is swaks's IPv6, a
