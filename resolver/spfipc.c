@@ -74,23 +74,6 @@ static int frame_end(struct wbuf *w)
 	return (int)w->len;
 }
 
-/* Uncompressed wire name of exactly len bytes. */
-static bool wire_ok(const uint8_t *name, size_t len)
-{
-	size_t i = 0;
-	if (len == 0 || len > DNSWIRE_NAME_MAX)
-		return false;
-	while (i < len) {
-		uint8_t l = name[i];
-		if (l == 0)
-			return i + 1 == len;
-		if (l > 63)
-			return false;
-		i += 1 + (size_t)l;
-	}
-	return false;
-}
-
 int spfipc_encode_hello(uint8_t *buf, size_t cap, uint32_t version)
 {
 	struct wbuf w;
@@ -121,7 +104,7 @@ int spfipc_encode_check(uint8_t *buf, size_t cap, const struct spfipc_check *c)
 int spfipc_encode_query(uint8_t *buf, size_t cap, const struct spfipc_query *q)
 {
 	struct wbuf w;
-	if (!wire_ok(q->name, q->name_len))
+	if (!dnswire_name_valid(q->name, q->name_len))
 		return -EINVAL;
 	frame_begin(&w, buf, cap, SPFIPC_DNS_QUERY);
 	put32(&w, q->check_id);
@@ -295,7 +278,7 @@ int spfipc_decode_query(const uint8_t *frame, size_t len, struct spfipc_query *o
 	const uint8_t *name = get(&r, out->name_len);
 	if (name)
 		memcpy(out->name, name, out->name_len);
-	if (rdr_end(&r) < 0 || !wire_ok(out->name, out->name_len))
+	if (rdr_end(&r) < 0 || !dnswire_name_valid(out->name, out->name_len))
 		return -EBADMSG;
 	return 0;
 }
