@@ -45,10 +45,11 @@ class RedisServer:
     """redis-server in the foreground, no persistence, on 127.0.0.1:<free
     port> or on a unix socket only; stopped by its PID."""
 
-    def __init__(self, password=None, unix=False):
+    def __init__(self, password=None, unix=False, replica_of=None):
         # A short private path: a unix socket's path has a 107-byte limit.
         self.dir = Path(tempfile.mkdtemp(prefix="rblmux-redis-"))
         self.password = password
+        self.replica_of = replica_of
         self.sock = str(self.dir / "redis.sock") if unix else None
         self.port = None
         self.proc = None
@@ -66,6 +67,8 @@ class RedisServer:
             argv += ["--unixsocket", self.sock, "--unixsocketperm", "700"]
         if self.password:
             argv += ["--requirepass", self.password]
+        if self.replica_of:
+            argv += ["--replicaof", "127.0.0.1", str(self.replica_of.port)]
         return argv
 
     def start(self):
@@ -521,6 +524,30 @@ def test_redis_paused_queries_still_answered(fleet):
     wait_keys(r, ip, 2)
     ask(b, ip)
     assert upstream(a.stack, ip) == 2
+
+
+def test_read_only_replica_reads_but_does_not_share(fleet, redis):
+    """A member on a (read-only) replica of the fleet's Redis takes what the
+    others stored; what it asks the lists itself is refused (READONLY) and
+    stays its own. It keeps answering either way."""
+    r, a = fleet(fleet_sources())
+    replica = redis(replica_of=r)
+    assert harness.wait_until(lambda: "connected" in replica.cli("ROLE").split(), 15), \
+        replica.cli("ROLE")
+    b = fleet.member("b", cache={"redis": replica.address})
+    wait_up(r, [a])
+    wait_up(replica, [b])
+    ip = "192.0.2.43"
+    ask(a, ip)
+    wait_keys(replica, ip, 2)
+    ask(b, ip)
+    assert upstream(a.stack, ip) == 2
+    mine = "192.0.2.45"
+    ask(b, mine)
+    assert harness.wait_until(lambda: upstream(a.stack, mine) == 2, 2)
+    time.sleep(0.5)
+    assert r.keys(f"*:{mine}") == [] and replica.keys(f"*:{mine}") == []
+    assert b.redis_health() == f"up {replica.address}"
 
 
 def test_unix_socket_and_db(fleet):
