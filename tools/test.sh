@@ -9,6 +9,10 @@
 #
 # Environment: RBLMUX_BUILD (default build) is the meson build directory;
 # CI=true means no terminal (plain output). Extra arguments go to pytest.
+# Under CI, or with RBLMUX_HARDENING=1, also a bounded libFuzzer run of every
+# fuzz target (tools/fuzz.sh, RBLMUX_FUZZ_SECONDS each, default 30) and the
+# whole suite again under ASan+UBSan (tools/sanitize.sh); RBLMUX_HARDENING=0
+# turns them off. Their results are counted in the same line.
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -47,8 +51,16 @@ rm -f "$JUNIT"
 "$PYTHON" -m pytest -q -p no:cacheprovider "${COLOR[@]}" tests/ --junitxml="$JUNIT" "$@"
 py_rc=$?
 
+EXTRA_JUNIT=()
+if [ "${RBLMUX_HARDENING:-}" = 1 ] || { [ "${CI:-}" = true ] && [ "${RBLMUX_HARDENING:-}" != 0 ]; }; then
+	EXTRA_JUNIT=("$BUILD/fuzz-junit.xml" "$BUILD/asan-junit.xml")
+	rm -f "${EXTRA_JUNIT[@]}"
+	tools/fuzz.sh -t "${RBLMUX_FUZZ_SECONDS:-30}" --junit "$BUILD/fuzz-junit.xml"
+	tools/sanitize.sh --junit "$BUILD/asan-junit.xml"
+fi
+
 # Sum both: meson's testlog.json (one JSON object per test) and pytest's junit.
-"$PYTHON" - "$LOGS/testlog.json" "$JUNIT" "$unit_rc" "$py_rc" <<'EOF'
+"$PYTHON" - "$LOGS/testlog.json" "$JUNIT" "$unit_rc" "$py_rc" "${EXTRA_JUNIT[@]}" <<'EOF'
 import json
 import sys
 import xml.etree.ElementTree as ET
@@ -81,6 +93,18 @@ try:
         skipped += skip
 except (FileNotFoundError, ET.ParseError):
     failed += 1   # pytest did not even write its report
+# The hardening runs' reports (tools/fuzz.sh, tools/sanitize.sh).
+for extra in sys.argv[5:]:
+    try:
+        s = ET.parse(extra).getroot()
+        tests = int(s.get("tests", 0))
+        bad = int(s.get("failures", 0)) + int(s.get("errors", 0))
+        skip = int(s.get("skipped", 0))
+        passed += tests - bad - skip
+        failed += bad
+        skipped += skip
+    except (FileNotFoundError, ET.ParseError):
+        failed += 1   # the run died before writing its report
 # A runner that failed without a failed test (a crash, a collection error
 # counted nowhere) still fails the run.
 if failed == 0 and (py_rc not in (0,) or unit_rc not in (0,)):
