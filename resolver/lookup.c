@@ -123,9 +123,13 @@ static void deliver(struct worker *w, struct inflight_waiter *list,
 
 static void lookup_free(struct lookup *lk)
 {
+	struct worker *w = lk->w;
 	runtime_unref(lk->rt);
 	free(lk->redis_stale);
 	free(lk);
+	w->lookups_owned--;
+	if (w->stopping)
+		worker_stop_settled(w);
 }
 
 static void lookup_complete(struct lookup *lk, const struct listans *ans,
@@ -291,6 +295,7 @@ int lookup_start(struct worker *w, struct runtime *rt, unsigned srcidx,
 		goto fail_now;
 	}
 	lk->w = w;
+	w->lookups_owned++;
 	lk->rt = rt;
 	runtime_ref(rt);
 	lk->src = srcidx;

@@ -198,6 +198,7 @@ static void worker_take_runtime(struct worker *w)
 }
 
 static void worker_stop(struct worker *w);
+static void worker_close_inbox(struct worker *w);
 
 static void worker_async_cb(uv_async_t *a)
 {
@@ -205,8 +206,11 @@ static void worker_async_cb(uv_async_t *a)
 	if (atomic_exchange(&w->want_reload, 0))
 		worker_take_runtime(w);
 	worker_drain_inbox(w);
-	if (atomic_load(&w->want_stop) && !w->stopping)
+	int stop = atomic_load(&w->want_stop);
+	if (stop && !w->stopping)
 		worker_stop(w);
+	if (stop == 2 && !w->inbox_closed)
+		worker_close_inbox(w);
 }
 
 void server_broadcast_reload(struct server *srv)
@@ -357,8 +361,32 @@ static void worker_stop(struct worker *w)
 		uv_close((uv_handle_t *)&srv->probe_timer, handle_closed);
 		metrics_stop(srv);
 	}
-	/* From here on, answers that other loops deliver are dropped by
-	 * worker_post: the async handle they would wake is closing. */
+	worker_stop_settled(w);
+}
+
+/*
+ * The stop has two phases so that no query is left waiting: first every
+ * loop stops taking questions and finishes every lookup it owns (their
+ * answers still reach the other loops' inboxes); once every loop has, each
+ * drains its inbox a last time and closes it. A query is then freed on its
+ * own loop like any other.
+ */
+void worker_stop_settled(struct worker *w)
+{
+	struct server *srv = w->srv;
+	if (!w->stopping || w->lookups_owned || w->stop_settled)
+		return;
+	w->stop_settled = true;
+	if (atomic_fetch_add(&srv->stopped_workers, 1) + 1 != (int)srv->nworkers)
+		return;
+	for (unsigned i = 0; i < srv->nworkers; i++) {
+		atomic_store(&srv->workers[i].want_stop, 2);
+		uv_async_send(&srv->workers[i].async);
+	}
+}
+
+static void worker_close_inbox(struct worker *w)
+{
 	uv_close((uv_handle_t *)&w->deadline_timer, handle_closed);
 	pthread_mutex_lock(&w->inbox_lock);
 	w->inbox_closed = true;

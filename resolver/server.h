@@ -44,7 +44,9 @@ struct worker {
 	uv_async_t async;             /* inbox, reload and stop */
 	pthread_mutex_t inbox_lock;
 	struct worker_msg *inbox;     /* answers for queries waiting on another loop's lookup */
-	bool inbox_closed;            /* stopping: posts are dropped */
+	bool inbox_closed;            /* stopped: posts are dropped */
+	unsigned lookups_owned;       /* lookups this loop drives (lookup.c) */
+	bool stop_settled;            /* stopping, and none left */
 	atomic_int want_reload;
 	atomic_int want_stop;
 
@@ -92,6 +94,10 @@ int server_drop_privileges(const char *user);
 /* The state of this loop's Redis connection ("up", "down", ...), NULL
  * without Redis. */
 const char *server_redis_state(struct worker *w);
+
+/* A stopping loop's last owned lookup ended: when every loop is there, the
+ * inboxes close (the second phase of the stop). */
+void worker_stop_settled(struct worker *w);
 
 /* The current runtime, with a reference for the caller. */
 struct runtime *server_runtime(struct server *srv);
