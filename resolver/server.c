@@ -486,10 +486,13 @@ int server_run(const char *config_path, struct config *cfg_own)
 	srv.nworkers = threads;
 	for (unsigned i = 0; i < threads; i++) {
 		if ((rc = worker_init(&srv.workers[i], &srv, i)) < 0) {
-			for (unsigned j = 0; j <= i; j++) {
+			/* Only the loops that exist take part in the stop's
+			 * second phase: all stop, then all finish. */
+			srv.nworkers = i + 1;
+			for (unsigned j = 0; j <= i; j++)
 				worker_stop(&srv.workers[j]);
+			for (unsigned j = 0; j <= i; j++)
 				worker_fini(&srv.workers[j]);
-			}
 			free(srv.workers);
 			srv.workers = NULL;
 			goto fail;
