@@ -349,6 +349,21 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 }
 
+/* At the cap, the oldest connection with no question in flight makes room
+ * for the new one (as unbound and Knot do): clients that connect and never
+ * ask (slowloris) cannot shut everyone else out. False when all are busy. */
+static bool conn_evict_idle(struct frontend *fe, struct tcp_conn *newest)
+{
+	struct tcp_conn *oldest = NULL;
+	for (struct tcp_conn *c = fe->conns; c; c = c->next)
+		if (c != newest && c->queries == 0)
+			oldest = c;
+	if (!oldest)
+		return false;
+	conn_close(oldest);
+	return true;
+}
+
 static void tcp_accept(uv_stream_t *server, int status)
 {
 	struct frontend *fe = server->data;
@@ -368,7 +383,11 @@ static void tcp_accept(uv_stream_t *server, int status)
 	fe->conns = c;
 	fe->nconns++;
 	fe->w->stats.tcp_conns++;
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || fe->nconns > fe->tcp_max) {
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (fe->nconns > fe->tcp_max && !conn_evict_idle(fe, c)) {
 		conn_close(c);
 		return;
 	}
